@@ -1,0 +1,1 @@
+//! Shared helpers for berth's benchmarks (fixtures that several benches build).

@@ -1,0 +1,1 @@
+//! Compose files to a resolved, validated project model and an ordered plan.

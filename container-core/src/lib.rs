@@ -1,0 +1,1 @@
+//! Turns an OCI runtime spec and a rootfs into an isolated, resource-limited process with the OCI lifecycle.

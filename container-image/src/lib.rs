@@ -1,0 +1,1 @@
+//! Stores and moves container images: references, content store, layers, overlayfs snapshots, archives, registry.

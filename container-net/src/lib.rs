@@ -1,0 +1,1 @@
+//! Gives a network namespace its network: bridge, veth, IPAM, macvlan, VXLAN overlay, published ports, names.
