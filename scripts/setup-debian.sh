@@ -28,3 +28,10 @@ if [ -n "$missing" ]; then
     # shellcheck disable=SC2086
     apt-get install -y -q --no-install-recommends $missing
 fi
+
+# container-build: BuildKit's own Dockerfile parser (PyPI `dockerfile`, a manylinux abi3
+# wheel, no Go needed) for the parser conformance test.
+if [ ! -x /opt/berth/pyvenv/bin/python ] || ! /opt/berth/pyvenv/bin/python -c 'import dockerfile' 2>/dev/null; then
+    python3 -m venv /opt/berth/pyvenv
+    /opt/berth/pyvenv/bin/pip install -q --only-binary=:all: 'dockerfile==3.4.0'
+fi

@@ -1,0 +1,3 @@
+FROM busybox
+ADD rootfs.tar.gz /
+ADD http://example.com/big.tar.xz /usr/src/things/

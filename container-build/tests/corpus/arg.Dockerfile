@@ -1,0 +1,7 @@
+ARG GLOBAL=1
+FROM busybox
+ARG user1
+ARG buildno=1
+ARG a b=c d="e f"
+ARG CONT_IMG_VER
+ENV CONT_IMG_VER=${CONT_IMG_VER:-v1.0.0}

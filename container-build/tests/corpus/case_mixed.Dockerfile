@@ -1,0 +1,5 @@
+from busybox
+Run echo x
+cMd ["a"]
+env a=b
+CoPy a b

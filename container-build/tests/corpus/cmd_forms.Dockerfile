@@ -1,0 +1,4 @@
+FROM busybox
+CMD echo shell form
+CMD ["echo", "exec form"]
+CMD []

@@ -1,0 +1,3 @@
+FROM busybox
+RUN echo a \\
+RUN echo b

@@ -1,0 +1,3 @@
+# check=skip=JSONArgsRecommended;error=true
+FROM busybox
+CMD echo hi

@@ -1,0 +1,3 @@
+FROM busybox
+ENTRYPOINT ["top", "-b"]
+ENTRYPOINT exec top -b

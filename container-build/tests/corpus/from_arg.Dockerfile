@@ -1,0 +1,5 @@
+ARG BASE=busybox
+ARG TAG=latest
+FROM ${BASE}:${TAG}
+ARG TAG
+RUN echo $TAG

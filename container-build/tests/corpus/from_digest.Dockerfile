@@ -1,0 +1,1 @@
+FROM busybox@sha256:7b3ccabffc97de872a30dfd234fd972a66d247c8cfc69b0550f276481852627c

@@ -1,0 +1,4 @@
+FROM busybox
+ADD <<EOF /a
+added
+EOF

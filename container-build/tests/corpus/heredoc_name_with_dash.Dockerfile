@@ -1,0 +1,4 @@
+FROM busybox
+RUN <<END-OF-SCRIPT
+echo x
+END-OF-SCRIPT

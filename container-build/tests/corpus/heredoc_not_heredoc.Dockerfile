@@ -1,0 +1,4 @@
+FROM busybox
+RUN echo '<<EOF'
+RUN echo a<<b
+RUN cat <<

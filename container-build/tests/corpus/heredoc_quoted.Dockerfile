@@ -1,0 +1,7 @@
+FROM busybox
+RUN <<'EOF'
+echo $NOT_EXPANDED
+EOF
+RUN <<"EOF"
+echo $ALSO
+EOF

@@ -1,0 +1,6 @@
+FROM busybox
+RUN <<EOT
+#!/bin/sh
+set -e
+echo $HOME
+EOT

@@ -1,0 +1,4 @@
+FROM busybox
+RUN --mount=type=cache,target=/c --network=none <<EOF
+ls /c
+EOF

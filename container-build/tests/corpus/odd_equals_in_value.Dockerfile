@@ -1,0 +1,4 @@
+FROM busybox
+ENV A=b=c
+LABEL x==y
+ARG z=a=b

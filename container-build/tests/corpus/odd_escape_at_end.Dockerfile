@@ -1,0 +1,3 @@
+FROM busybox
+ENV A=b\\
+LABEL c="d\\"

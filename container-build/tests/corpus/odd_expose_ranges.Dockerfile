@@ -1,0 +1,2 @@
+FROM busybox
+EXPOSE 1000-2000/udp 22

@@ -1,0 +1,2 @@
+FROM busybox as Builder
+FROM Builder

@@ -1,0 +1,3 @@
+FROM busybox
+HEALTHCHECK CMD ["a"
+HEALTHCHECK --retries=1 NONE

@@ -1,0 +1,3 @@
+FROM busybox
+WORKDIR /path with spaces
+USER  name with  spaces 

@@ -1,0 +1,3 @@
+FROM busybox
+RUN ["/bin/sh", "-c", "echo hi"]
+RUN [ "echo" , "a b" ]

@@ -1,0 +1,3 @@
+FROM busybox
+RUN --security=insecure echo insecure
+RUN --security=sandbox echo sandbox

@@ -1,0 +1,3 @@
+FROM busybox
+LABEL description="café — 日本語"
+RUN echo über

@@ -1,0 +1,4 @@
+FROM busybox
+USER nobody
+USER 1000:1000
+USER ${USERNAME}

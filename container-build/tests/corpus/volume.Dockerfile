@@ -1,0 +1,4 @@
+FROM busybox
+VOLUME /data
+VOLUME ["/var/log", "/var/db"]
+VOLUME /a /b /c

@@ -1,0 +1,10 @@
+
+
+
+FROM busybox
+
+
+
+RUN echo x
+
+

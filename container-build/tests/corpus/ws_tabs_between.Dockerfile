@@ -1,0 +1,4 @@
+FROM	busybox
+RUN		echo	tabs
+ENV	A	B
+EXPOSE	80	443
