@@ -104,10 +104,10 @@ impl ContentStore {
 
     /// Store everything `reader` yields as a blob (verifying `expected` if given).
     pub fn write_from(&self, reader: &mut dyn Read, expected: Option<&Digest>) -> Result<Digest> {
-        if let Some(d) = expected {
-            if self.contains(d) {
-                return Ok(d.clone());
-            }
+        if let Some(d) = expected
+            && self.contains(d)
+        {
+            return Ok(d.clone());
         }
         let name = match expected {
             Some(d) => format!("copy-{d}"),
@@ -302,30 +302,30 @@ impl Writer {
             _ => self.hasher.clone(),
         };
         let digest = hasher.finish();
-        if let Some(s) = size {
-            if s != self.offset {
-                let e = Error::SizeMismatch {
-                    what: format!(
-                        "blob {}",
-                        expected.map(|d| d.to_string()).unwrap_or_default()
-                    ),
-                    expected: s,
-                    actual: self.offset,
-                };
-                self.truncate()?;
-                return Err(e);
-            }
+        if let Some(s) = size
+            && s != self.offset
+        {
+            let e = Error::SizeMismatch {
+                what: format!(
+                    "blob {}",
+                    expected.map(|d| d.to_string()).unwrap_or_default()
+                ),
+                expected: s,
+                actual: self.offset,
+            };
+            self.truncate()?;
+            return Err(e);
         }
-        if let Some(want) = expected {
-            if want != &digest {
-                let e = Error::DigestMismatch {
-                    what: "blob".to_string(),
-                    expected: want.to_string(),
-                    actual: digest.to_string(),
-                };
-                self.truncate()?;
-                return Err(e);
-            }
+        if let Some(want) = expected
+            && want != &digest
+        {
+            let e = Error::DigestMismatch {
+                what: "blob".to_string(),
+                expected: want.to_string(),
+                actual: digest.to_string(),
+            };
+            self.truncate()?;
+            return Err(e);
         }
         let target = self.store.blob_path(&digest);
         let file = self.file.get_ref();

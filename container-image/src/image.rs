@@ -183,6 +183,7 @@ impl Index {
 }
 
 /// What a manifest-ish document is, judged from its JSON.
+#[allow(clippy::large_enum_variant)]
 pub enum ManifestKind {
     /// An image manifest.
     Manifest(Manifest),

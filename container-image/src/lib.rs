@@ -12,3 +12,11 @@ pub use digest::Digest;
 pub use error::{Error, Result};
 pub use image::{Image, ImageConfig, Layer};
 pub use reference::Reference;
+pub mod snapshot;
+pub mod store;
+
+pub use snapshot::{Mount, Snapshotter, unmount};
+pub use store::{ImageSummary, Store};
+pub mod diff;
+pub mod hostbin;
+pub mod ops;

@@ -55,10 +55,10 @@ impl Reference {
             }
             _ => (name_tag, None),
         };
-        if let Some(t) = &tag {
-            if !valid_tag(t) {
-                return Err(bad("invalid tag (want [A-Za-z0-9_][A-Za-z0-9_.-]{0,127})"));
-            }
+        if let Some(t) = &tag
+            && !valid_tag(t)
+        {
+            return Err(bad("invalid tag (want [A-Za-z0-9_][A-Za-z0-9_.-]{0,127})"));
         }
         let (registry, remainder) = match name.split_once('/') {
             Some((first, rest))
@@ -193,10 +193,10 @@ fn valid_registry(r: &str) -> bool {
         Some((h, p)) => (h, Some(p)),
         None => (r, None),
     };
-    if let Some(p) = port {
-        if p.is_empty() || !p.bytes().all(|c| c.is_ascii_digit()) {
-            return false;
-        }
+    if let Some(p) = port
+        && (p.is_empty() || !p.bytes().all(|c| c.is_ascii_digit()))
+    {
+        return false;
     }
     let host = host.trim_start_matches('[').trim_end_matches(']');
     !host.is_empty()

@@ -93,14 +93,14 @@ pub fn apply(reader: impl Read, target: &Path, opts: &ApplyOptions) -> Result<Ap
     let (diff_id, tar_size) = hashing
         .finish()
         .map_err(|e| Error::layer("", format!("read tar trailer: {e}")))?;
-    if let Some(want) = &opts.expected_diff_id {
-        if want != &diff_id {
-            return Err(Error::DigestMismatch {
-                what: format!("layer diffID applied to {}", target.display()),
-                expected: want.to_string(),
-                actual: diff_id.to_string(),
-            });
-        }
+    if let Some(want) = &opts.expected_diff_id
+        && want != &diff_id
+    {
+        return Err(Error::DigestMismatch {
+            what: format!("layer diffID applied to {}", target.display()),
+            expected: want.to_string(),
+            actual: diff_id.to_string(),
+        });
     }
     ctx.finish_dirs()?;
     Ok(ApplyStats {
