@@ -32,7 +32,7 @@ fn image_store_names_and_round_trips() {
     );
     cfg.set("Shell", Some(serde_json::json!(["/bin/sh", "-c"])));
     let img = store
-        .write_image(&cfg, &[l.clone()], Some("example/app:1"))
+        .write_image(&cfg, std::slice::from_ref(&l), Some("example/app:1"))
         .expect("write image");
     let again = store.image("example/app:1").expect("lookup");
     assert_eq!(again.manifest_digest, img.manifest_digest);
