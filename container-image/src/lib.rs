@@ -35,6 +35,7 @@ pub mod error;
 pub mod image;
 pub mod layer;
 pub mod reference;
+pub mod registry;
 
 pub use digest::Digest;
 pub use error::{Error, Result};
