@@ -53,12 +53,57 @@ pub enum ComposeCommand {
     },
 }
 
+/// Exit code for configuration errors (documented in container-compose/COMPAT.md).
+pub const EXIT_CONFIG: i32 = container_compose::EXIT_CONFIG_ERROR;
+
+fn load_options(args: &ComposeArgs) -> container_compose::LoadOptions {
+    let mut o = container_compose::LoadOptions::from_process_env();
+    o.files = args.files.clone();
+    o.project_name = args.project_name.clone();
+    o.env_files = args.env_files.clone();
+    o.profiles = args.profiles.clone();
+    o.project_directory = args.project_directory.clone();
+    o
+}
+
+/// Load the project or print the error (file, line, key) and return the exit code.
+fn load(args: &ComposeArgs) -> Result<container_compose::Project, i32> {
+    container_compose::load(&load_options(args)).map_err(|e| {
+        eprintln!("berth compose: {e}");
+        if e.kind == container_compose::ErrorKind::Io {
+            1
+        } else {
+            EXIT_CONFIG
+        }
+    })
+}
+
 /// Run a `berth compose` subcommand; returns the exit code (15 for configuration errors).
 pub fn run(_root: &Path, args: ComposeArgs) -> i32 {
+    let project = match load(&args) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
     match args.command {
-        ComposeCommand::Config { .. } => {
-            eprintln!("berth compose: config is not available in this build");
-            1
+        ComposeCommand::Config {
+            format,
+            services,
+            quiet,
+        } => {
+            if quiet {
+                return 0;
+            }
+            if services {
+                for s in project.services.keys() {
+                    println!("{s}");
+                }
+                return 0;
+            }
+            match format {
+                ConfigFormat::Yaml => print!("{}", container_compose::to_yaml(&project)),
+                ConfigFormat::Json => println!("{}", container_compose::to_json(&project)),
+            }
+            0
         }
     }
 }
