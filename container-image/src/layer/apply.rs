@@ -5,7 +5,7 @@
 //! (the kernel does this atomically, so a concurrent rename cannot race us out). The
 //! final component is created with `*at` calls that never follow it (`O_NOFOLLOW`,
 //! `AT_SYMLINK_NOFOLLOW`, `linkat` without `AT_SYMLINK_FOLLOW`). Entry names with `..`
-//! are rejected outright, absolute names are taken relative to the target.
+//! and absolute names are rejected outright.
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
@@ -125,6 +125,9 @@ struct Applier<'a> {
 
 /// Split a tar path into clean components; `..` is an error.
 fn components(raw: &[u8]) -> std::result::Result<Vec<&[u8]>, String> {
+    if raw.first() == Some(&b'/') {
+        return Err("absolute path".to_string());
+    }
     let mut out = Vec::new();
     for c in raw.split(|b| *b == b'/') {
         match c {
@@ -845,7 +848,7 @@ mod tests {
         apply(&to_root[..], &target, &ApplyOptions::default()).expect("confined");
         assert!(target.join("inside").exists());
         // hardlink to a host file.
-        let hl = tar_with(|b| raw_entry(b, tar::EntryType::Link, b"shadow", b"/etc/shadow"));
+        let hl = tar_with(|b| raw_entry(b, tar::EntryType::Link, b"shadow", b"etc/shadow"));
         let e = apply(&hl[..], &target, &ApplyOptions::default()).expect_err("hardlink");
         assert!(e.to_string().contains("not in this layer"), "{e}");
         // truncated
