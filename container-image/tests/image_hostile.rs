@@ -311,7 +311,7 @@ fn image_kill9_during_unpack_then_gc() {
     let img = store
         .write_image(
             &container_image::ImageConfig::default(),
-            &[layer.clone()],
+            std::slice::from_ref(&layer),
             Some("localhost/victim:1"),
         )
         .expect("image");
