@@ -1,19 +1,29 @@
 //! `berth`: a docker-like command line over the berth libraries.
 //!
 //! Thin by design: clap parsing and output formatting; the work happens in the crates.
+//! Exit codes follow Docker: 125 when berth itself fails, otherwise the container's.
 
 mod compose;
+mod containers;
 mod dockerfile;
+mod objects;
+mod output;
+mod runargs;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 /// berth: containers, images, builds, networks and compose projects without a daemon.
 #[derive(Parser)]
-#[command(name = "berth", version, about)]
+#[command(name = "berth", version, about, disable_help_flag = false)]
 struct Cli {
     /// State root (images, containers, volumes, networks).
-    #[arg(long, global = true, default_value = "/var/lib/berth", env = "BERTH_ROOT")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "/var/lib/berth",
+        env = "BERTH_ROOT"
+    )]
     root: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -26,13 +36,135 @@ enum Command {
     Dockerfile(dockerfile::DockerfileCommand),
     /// Define and run multi-container applications (compose files).
     Compose(compose::ComposeArgs),
+    /// Create and run a new container from an image.
+    #[command(disable_help_flag = true)]
+    Run(runargs::RunArgs),
+    /// Create a new container.
+    #[command(disable_help_flag = true)]
+    Create(runargs::RunArgs),
+    /// Start stopped containers.
+    Start(containers::StartArgs),
+    /// Stop running containers.
+    Stop(containers::StopArgs),
+    /// Restart containers.
+    Restart(containers::StopArgs),
+    /// Kill running containers.
+    Kill(containers::KillArgs),
+    /// Pause all processes within containers.
+    Pause(containers::Names),
+    /// Unpause containers.
+    Unpause(containers::Names),
+    /// Remove containers.
+    Rm(containers::RmArgs),
+    /// Rename a container.
+    Rename {
+        /// Container.
+        container: String,
+        /// New name.
+        new_name: String,
+    },
+    /// Block until containers stop, then print their exit codes.
+    Wait(containers::Names),
+    /// List containers.
+    Ps(containers::PsArgs),
+    /// Return low-level information on objects.
+    Inspect(containers::InspectArgs),
+    /// Fetch the logs of a container.
+    Logs(containers::LogsArgs),
+    /// Execute a command in a running container.
+    Exec(containers::ExecArgs),
+    /// Display the running processes of a container.
+    Top {
+        /// Container.
+        container: String,
+    },
+    /// List port mappings of a container.
+    Port {
+        /// Container.
+        container: String,
+        /// `port[/proto]`.
+        port: Option<String>,
+    },
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(containers::ContainerCommand),
+    /// List images.
+    Images(objects::ImagesArgs),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(objects::ImageCommand),
+    /// Create a tag TARGET that refers to SOURCE.
+    Tag {
+        /// Source image.
+        source: String,
+        /// New reference.
+        target: String,
+    },
+    /// Remove images.
+    Rmi {
+        /// Images.
+        #[arg(required = true)]
+        images: Vec<String>,
+        /// Ignored (compatibility).
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Show the history of an image.
+    History {
+        /// Image.
+        image: String,
+        /// Don't truncate.
+        #[arg(long = "no-trunc")]
+        no_trunc: bool,
+    },
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(objects::VolumeCommand),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(objects::NetworkCommand),
+    /// Manage berth.
+    #[command(subcommand)]
+    System(objects::SystemCommand),
 }
 
 fn main() {
     let cli = Cli::parse();
+    let root = cli.root.clone();
     let code = match cli.command {
         Command::Dockerfile(cmd) => dockerfile::run(cmd),
         Command::Compose(args) => compose::run(&cli.root, args),
+        Command::Run(args) => containers::run(&root, args),
+        Command::Create(args) => containers::create(&root, args),
+        Command::Start(a) => containers::start(&root, a),
+        Command::Stop(a) => containers::stop(&root, a, false),
+        Command::Restart(a) => containers::stop(&root, a, true),
+        Command::Kill(a) => containers::kill(&root, a),
+        Command::Pause(a) => containers::each(&root, &a.containers, |e, n| e.pause(n).map(|_| ())),
+        Command::Unpause(a) => {
+            containers::each(&root, &a.containers, |e, n| e.unpause(n).map(|_| ()))
+        }
+        Command::Rm(a) => containers::rm(&root, a),
+        Command::Rename {
+            container,
+            new_name,
+        } => containers::with_engine(&root, |e| e.rename(&container, &new_name).map(|_| 0)),
+        Command::Wait(a) => containers::wait(&root, a),
+        Command::Ps(a) => containers::ps(&root, a),
+        Command::Inspect(a) => containers::inspect(&root, a),
+        Command::Logs(a) => containers::logs(&root, a),
+        Command::Exec(a) => containers::exec(&root, a),
+        Command::Top { container } => containers::top(&root, &container),
+        Command::Port { container, port } => containers::port(&root, &container, port.as_deref()),
+        Command::Container(c) => containers::container_command(&root, c),
+        Command::Images(a) => objects::images(&root, a),
+        Command::Image(c) => objects::image_command(&root, c),
+        Command::Tag { source, target } => objects::tag(&root, &source, &target),
+        Command::Rmi { images, .. } => objects::rmi(&root, &images),
+        Command::History { image, no_trunc } => objects::history(&root, &image, no_trunc),
+        Command::Volume(c) => objects::volume_command(&root, c),
+        Command::Network(c) => objects::network_command(&root, c),
+        Command::System(c) => objects::system_command(&root, c),
     };
     std::process::exit(code);
 }

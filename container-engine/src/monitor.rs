@@ -1,0 +1,508 @@
+//! The per-container monitor: a process the library forks (fork, `setsid`, fork again)
+//! that outlives its caller. It owns the container's stdio pipes, writes the json-file
+//! log, reaps the container (it is a child subreaper and watches a pidfd), records the
+//! exit, applies the restart policy, and finally releases the container's resources (and
+//! removes it for `--rm`).
+//!
+//! A foreground `run` passes its own stdin/stdout/stderr as attach fds; the monitor then
+//! copies output to them too and reports the exit code over a status pipe.
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::logs::{LogWriter, Stream};
+use crate::model::now_rfc3339;
+use std::io::{BufRead, BufReader};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+/// The caller's fds a foreground run attaches to the container.
+#[derive(Debug, Clone, Copy)]
+pub struct AttachFds {
+    /// Forward this to the container's stdin (`-i`).
+    pub stdin: Option<RawFd>,
+    /// Copy the container's stdout here.
+    pub stdout: RawFd,
+    /// Copy the container's stderr here.
+    pub stderr: RawFd,
+}
+
+/// What the caller gets back from [`spawn`].
+#[derive(Debug)]
+pub struct Spawned {
+    /// Pid of the monitor.
+    pub monitor_pid: i32,
+    /// Pid of the container's process 1.
+    pub pid: i32,
+    status: BufReader<std::fs::File>,
+}
+
+impl Spawned {
+    /// Block until the monitor reports the final exit code (foreground runs).
+    pub fn wait_exit(mut self) -> Result<i32> {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = self.status.read_line(&mut line).map_err(|e| Error::Sys {
+                what: "read monitor status",
+                source: e,
+            })?;
+            if n == 0 {
+                return Err(Error::Runtime("monitor exited without reporting".into()));
+            }
+            if let Some(code) = line.trim().strip_prefix("E ") {
+                return code
+                    .parse()
+                    .map_err(|_| Error::Runtime(format!("bad monitor status {line:?}")));
+            }
+        }
+    }
+}
+
+fn pipe(flags: libc::c_int) -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two fds that we then own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), flags) } != 0 {
+        return Err(Error::last_os("pipe"));
+    }
+    // SAFETY: fresh fds.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn write_all(fd: RawFd, mut data: &[u8]) {
+    while !data.is_empty() {
+        // SAFETY: write from a borrowed buffer.
+        let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+        if n <= 0 {
+            if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return;
+        }
+        data = &data[n as usize..];
+    }
+}
+
+/// Fork the monitor of container `id` and start the container in it. Returns once the
+/// container runs (or failed to start, as an error).
+pub fn spawn(engine: &Engine, id: &str, attach: Option<AttachFds>) -> Result<Spawned> {
+    let (status_r, status_w) = pipe(libc::O_CLOEXEC)?;
+    // SAFETY: the children only run monitor code and then _exit.
+    let child = unsafe { libc::fork() };
+    if child < 0 {
+        return Err(Error::last_os("fork monitor"));
+    }
+    if child == 0 {
+        drop(status_r);
+        // SAFETY: setsid/fork/_exit in the intermediate child.
+        unsafe {
+            libc::setsid();
+            let m = libc::fork();
+            if m != 0 {
+                libc::_exit(if m < 0 { 1 } else { 0 });
+            }
+        }
+        let code = monitor_main(engine, id, status_w, attach);
+        // SAFETY: leave without running the caller's atexit handlers or destructors.
+        unsafe { libc::_exit(code) }
+    }
+    drop(status_w);
+    // SAFETY: reap the intermediate child.
+    unsafe { libc::waitpid(child, std::ptr::null_mut(), 0) };
+    let mut status = BufReader::new(std::fs::File::from(status_r));
+    let mut line = String::new();
+    status.read_line(&mut line).map_err(|e| Error::Sys {
+        what: "read monitor status",
+        source: e,
+    })?;
+    let line = line.trim_end();
+    if let Some(rest) = line.strip_prefix("S ") {
+        let mut it = rest.split(' ');
+        let pid = it.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        let monitor_pid = it.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        Ok(Spawned {
+            monitor_pid,
+            pid,
+            status,
+        })
+    } else if let Some(msg) = line.strip_prefix("F ") {
+        Err(Error::Runtime(msg.replace("\\n", "\n")))
+    } else {
+        Err(Error::Runtime(
+            "container monitor died before starting the container".into(),
+        ))
+    }
+}
+
+/// Close every fd but `keep`.
+fn close_fds_except(keep: &[RawFd]) {
+    let fds: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    for fd in fds {
+        if fd > 2 && !keep.contains(&fd) {
+            // SAFETY: closing fds this fresh process inherited and will never use.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+fn dev_null_stdio() {
+    // SAFETY: open /dev/null and dup it over 0/1/2.
+    unsafe {
+        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if fd >= 0 {
+            for t in 0..3 {
+                libc::dup2(fd, t);
+            }
+            if fd > 2 {
+                libc::close(fd);
+            }
+        }
+    }
+}
+
+fn monitor_main(engine: &Engine, id: &str, status_w: OwnedFd, attach: Option<AttachFds>) -> i32 {
+    // SAFETY: process-wide settings of this fresh process.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+            libc::signal(s, libc::SIG_DFL);
+        }
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        libc::prctl(libc::PR_SET_NAME, c"berth-monitor".as_ptr(), 0, 0, 0);
+        libc::chdir(c"/".as_ptr());
+    }
+    // keep the attach fds above 2 before 0/1/2 become /dev/null
+    // SAFETY: dup of inherited fds.
+    let attach = attach.map(|a| unsafe {
+        AttachFds {
+            stdin: a.stdin.map(|fd| libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3)),
+            stdout: libc::fcntl(a.stdout, libc::F_DUPFD_CLOEXEC, 3),
+            stderr: libc::fcntl(a.stderr, libc::F_DUPFD_CLOEXEC, 3),
+        }
+    });
+    let mut keep = vec![status_w.as_raw_fd()];
+    if let Some(a) = attach {
+        keep.extend([a.stdout, a.stderr]);
+        keep.extend(a.stdin);
+    }
+    close_fds_except(&keep);
+    dev_null_stdio();
+    let status_fd = status_w.as_raw_fd();
+    let mut m = Monitor {
+        engine,
+        id,
+        status_fd,
+        attach,
+        started: false,
+    };
+    let code = m.run();
+    write_all(status_fd, format!("E {code}\n").as_bytes());
+    0
+}
+
+struct Monitor<'a> {
+    engine: &'a Engine,
+    id: &'a str,
+    status_fd: RawFd,
+    attach: Option<AttachFds>,
+    started: bool,
+}
+
+impl Monitor<'_> {
+    fn fail_start(&self, e: &Error) {
+        let msg = e.to_string().replace('\n', "\\n");
+        write_all(self.status_fd, format!("F {msg}\n").as_bytes());
+    }
+
+    /// The monitor's whole life; returns the final exit code.
+    fn run(&mut self) -> i32 {
+        let store = &self.engine.containers;
+        let rec = match store.load(self.id) {
+            Ok(r) => r,
+            Err(e) => {
+                self.fail_start(&e);
+                return 125;
+            }
+        };
+        let mut log = match rec.host_config.log_config.kind.as_str() {
+            "none" => None,
+            _ => match LogWriter::with_options(
+                std::path::Path::new(&rec.log_path),
+                &rec.host_config.log_config.config,
+            ) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    self.fail_start(&e);
+                    let _ = self.engine.release(self.id);
+                    return 125;
+                }
+            },
+        };
+        let mut delay: Option<Duration> = None;
+        let mut stdin_open = self.attach.and_then(|a| a.stdin).is_some();
+        let code = loop {
+            let started_at = Instant::now();
+            let run = self.run_once(&mut log, &mut stdin_open);
+            let code = match run {
+                Ok(code) => code,
+                Err(e) => {
+                    if !self.started {
+                        self.fail_start(&e);
+                        let _ = store.update(self.id, |r| {
+                            r.state.status = if r.state.started_at.is_empty() {
+                                "created".into()
+                            } else {
+                                "exited".into()
+                            };
+                            r.state.error = e.to_string();
+                            r.state.exit_code = 127;
+                            r.berth.monitor_pid = 0;
+                        });
+                        let _ = self.engine.release(self.id);
+                        return 125;
+                    }
+                    let _ = store.update(self.id, |r| r.state.error = e.to_string());
+                    127
+                }
+            };
+            let rec = match store.load(self.id) {
+                Ok(r) => r,
+                Err(_) => break code,
+            };
+            if crate::restart::should_restart(
+                &rec.host_config.restart_policy,
+                code,
+                rec.restart_count,
+                rec.berth.manually_stopped,
+            ) {
+                let d = crate::restart::backoff(delay, started_at.elapsed());
+                delay = Some(d);
+                let _ = store.update(self.id, |r| {
+                    r.state.status = "restarting".into();
+                    r.state.restarting = true;
+                    r.restart_count += 1;
+                });
+                std::thread::sleep(d);
+                // a stop during the back-off wins
+                match store.load(self.id) {
+                    Ok(r) if !r.berth.manually_stopped => continue,
+                    _ => break code,
+                }
+            }
+            break code;
+        };
+        if let Some(l) = log.as_mut() {
+            let _ = l.flush_partial();
+        }
+        let _ = store.update(self.id, |r| {
+            r.state.status = "exited".into();
+            r.state.running = false;
+            r.state.restarting = false;
+            r.state.paused = false;
+            r.state.pid = 0;
+            r.berth.monitor_pid = 0;
+            r.berth.monitor_start = 0;
+        });
+        let _ = self.engine.release(self.id);
+        if let Ok(r) = store.load(self.id)
+            && r.host_config.auto_remove
+        {
+            let _ = self.engine.remove_files(self.id);
+        }
+        code
+    }
+
+    /// Start the container once, pump its output until it exits; returns its exit code.
+    fn run_once(&mut self, log: &mut Option<LogWriter>, stdin_open: &mut bool) -> Result<i32> {
+        let store = &self.engine.containers;
+        let rec = store.load(self.id)?;
+        let (out_r, out_w) = pipe(libc::O_CLOEXEC)?;
+        let (err_r, err_w) = pipe(libc::O_CLOEXEC)?;
+        let stdin_pipe = if rec.berth.interactive {
+            Some(pipe(libc::O_CLOEXEC)?)
+        } else {
+            None
+        };
+        // SAFETY: dup2 our pipe ends over 0/1/2 for the container to inherit, then back.
+        unsafe {
+            if let Some((r, _)) = &stdin_pipe {
+                libc::dup2(r.as_raw_fd(), 0);
+            }
+            libc::dup2(out_w.as_raw_fd(), 1);
+            libc::dup2(err_w.as_raw_fd(), 2);
+        }
+        let bundle = store.dir_of(self.id).join("bundle");
+        let netns = if rec.berth.netns.is_empty() {
+            None
+        } else {
+            Some(std::path::PathBuf::from(&rec.berth.netns))
+        };
+        let started = crate::runtime::create_start(self.id, &bundle, netns.as_deref());
+        dev_null_stdio();
+        drop(out_w);
+        drop(err_w);
+        let stdin_w = stdin_pipe.map(|(r, w)| {
+            drop(r);
+            w
+        });
+        let pid = started?;
+        let pid_start = crate::state::process_start_time(pid).unwrap_or(0);
+        // SAFETY: getpid has no preconditions.
+        let me = unsafe { libc::getpid() };
+        let my_start = crate::state::process_start_time(me).unwrap_or(0);
+        store.update(self.id, |r| {
+            r.state.status = "running".into();
+            r.state.running = true;
+            r.state.restarting = false;
+            r.state.paused = false;
+            r.state.pid = pid;
+            r.state.started_at = now_rfc3339();
+            r.state.error.clear();
+            r.berth.pid_start = pid_start;
+            r.berth.monitor_pid = me;
+            r.berth.monitor_start = my_start;
+        })?;
+        if !self.started {
+            self.started = true;
+            write_all(self.status_fd, format!("S {pid} {me}\n").as_bytes());
+        }
+        // SAFETY: pidfd_open of our own child.
+        let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as RawFd;
+        let pidfd = if pidfd >= 0 {
+            // SAFETY: fresh fd.
+            Some(unsafe { OwnedFd::from_raw_fd(pidfd) })
+        } else {
+            None
+        };
+        let mut fds: Vec<(RawFd, u8)> = vec![(out_r.as_raw_fd(), 1), (err_r.as_raw_fd(), 2)];
+        let attach_in = if *stdin_open {
+            self.attach.and_then(|a| a.stdin)
+        } else {
+            None
+        };
+        let mut stdin_w = stdin_w;
+        if let Some(fd) = attach_in {
+            fds.push((fd, 0));
+        }
+        let mut exit: Option<i32> = None;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut drain_deadline: Option<Instant> = None;
+        loop {
+            let mut pfds: Vec<libc::pollfd> = fds
+                .iter()
+                .map(|(fd, _)| libc::pollfd {
+                    fd: *fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
+                .collect();
+            if exit.is_none()
+                && let Some(p) = &pidfd
+            {
+                pfds.push(libc::pollfd {
+                    fd: p.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+            }
+            let timeout = if exit.is_some() { 50 } else { 1000 };
+            // SAFETY: poll on a vector of pollfds we own.
+            let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout) };
+            if n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                return Err(Error::last_os("poll"));
+            }
+            let mut closed = Vec::new();
+            for (i, (fd, kind)) in fds.iter().enumerate() {
+                let re = pfds[i].revents;
+                if re == 0 {
+                    continue;
+                }
+                // SAFETY: read into our buffer.
+                let r = unsafe { libc::read(*fd, buf.as_mut_ptr().cast(), buf.len()) };
+                if r <= 0 {
+                    closed.push(i);
+                    if *kind == 0 {
+                        stdin_w = None; // EOF of the caller's stdin closes the container's
+                        *stdin_open = false;
+                    }
+                    continue;
+                }
+                let data = &buf[..r as usize];
+                match kind {
+                    0 => {
+                        if let Some(w) = &stdin_w {
+                            write_all(w.as_raw_fd(), data);
+                        }
+                    }
+                    1 | 2 => {
+                        let stream = if *kind == 1 {
+                            Stream::Stdout
+                        } else {
+                            Stream::Stderr
+                        };
+                        if let Some(l) = log.as_mut() {
+                            let _ = l.write(stream, data);
+                        }
+                        if let Some(a) = self.attach {
+                            write_all(if *kind == 1 { a.stdout } else { a.stderr }, data);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            for i in closed.into_iter().rev() {
+                fds.remove(i);
+            }
+            // reap: the container and any orphan adopted by us
+            loop {
+                let mut st = 0;
+                // SAFETY: waitpid on any child.
+                let r = unsafe { libc::waitpid(-1, &mut st, libc::WNOHANG) };
+                if r <= 0 {
+                    break;
+                }
+                if r == pid {
+                    exit = Some(if libc::WIFEXITED(st) {
+                        libc::WEXITSTATUS(st)
+                    } else if libc::WIFSIGNALED(st) {
+                        128 + libc::WTERMSIG(st)
+                    } else {
+                        255
+                    });
+                }
+            }
+            if pidfd.is_none() && exit.is_none() && crate::state::process_start_time(pid).is_none()
+            {
+                exit = Some(255);
+            }
+            if exit.is_some() {
+                let outputs_open = fds.iter().any(|(_, k)| *k != 0);
+                let deadline =
+                    *drain_deadline.get_or_insert_with(|| Instant::now() + Duration::from_secs(2));
+                if !outputs_open || Instant::now() >= deadline {
+                    break;
+                }
+            }
+        }
+        drop(stdin_w);
+        let code = exit.unwrap_or(255);
+        crate::runtime::delete(self.id);
+        let oom = crate::engine::oom_killed(self.id);
+        store.update(self.id, |r| {
+            r.state.status = "exited".into();
+            r.state.running = false;
+            r.state.pid = 0;
+            r.state.exit_code = code;
+            r.state.oom_killed = oom;
+            r.state.finished_at = now_rfc3339();
+        })?;
+        Ok(code)
+    }
+}

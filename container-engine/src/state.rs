@@ -1,0 +1,213 @@
+//! On-disk container records: `containers/<id>/config.v2.json`, a lock per container,
+//! a lock for the name space, lookup by name, id or unique id prefix.
+
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::{FileLock, read_json, write_json};
+use crate::model::ContainerRecord;
+use std::path::{Path, PathBuf};
+
+/// The directory of container records.
+#[derive(Debug, Clone)]
+pub struct ContainerStore {
+    dir: PathBuf,
+}
+
+const RECORD: &str = "config.v2.json";
+
+impl ContainerStore {
+    /// Open (create) `dir`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).ctx("create directory", dir)?;
+        Ok(ContainerStore {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Directory of one container.
+    pub fn dir_of(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    /// Lock the name space (create, rename, remove take it).
+    pub fn lock_names(&self) -> Result<FileLock> {
+        FileLock::exclusive(&self.dir.join(".names.lock"))
+    }
+
+    /// Lock one container for a read-modify-write.
+    pub fn lock(&self, id: &str) -> Result<FileLock> {
+        FileLock::exclusive(&self.dir.join(format!(".{id}.lock")))
+    }
+
+    /// All container ids.
+    pub fn ids(&self) -> Result<Vec<String>> {
+        let mut ids = Vec::new();
+        for entry in std::fs::read_dir(&self.dir).ctx("list", &self.dir)? {
+            let entry = entry.ctx("list", &self.dir)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.len() == 64 && entry.path().join(RECORD).exists() {
+                ids.push(name);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Load every record (records that vanish meanwhile are skipped).
+    pub fn list(&self) -> Result<Vec<ContainerRecord>> {
+        let mut out = Vec::new();
+        for id in self.ids()? {
+            match self.load(&id) {
+                Ok(r) => out.push(r),
+                Err(Error::NoSuchContainer(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        out.sort_by(|a, b| b.created.cmp(&a.created));
+        Ok(out)
+    }
+
+    /// Load one record by full id.
+    pub fn load(&self, id: &str) -> Result<ContainerRecord> {
+        let path = self.dir_of(id).join(RECORD);
+        if !path.exists() {
+            return Err(Error::NoSuchContainer(id.to_string()));
+        }
+        match read_json(&path) {
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                Err(Error::NoSuchContainer(id.to_string()))
+            }
+            other => other,
+        }
+    }
+
+    /// Save a record (atomically).
+    pub fn save(&self, rec: &ContainerRecord) -> Result<()> {
+        write_json(&self.dir_of(&rec.id).join(RECORD), rec)
+    }
+
+    /// Load, change and save a record under its lock; returns the new record.
+    pub fn update(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut ContainerRecord),
+    ) -> Result<ContainerRecord> {
+        let _lock = self.lock(id)?;
+        let mut rec = self.load(id)?;
+        f(&mut rec);
+        self.save(&rec)?;
+        Ok(rec)
+    }
+
+    /// Find the id of `name_or_id`: an exact name, a full id, or a unique id prefix.
+    pub fn resolve(&self, name_or_id: &str) -> Result<String> {
+        let key = name_or_id.strip_prefix('/').unwrap_or(name_or_id);
+        if key.is_empty() {
+            return Err(Error::NoSuchContainer(name_or_id.to_string()));
+        }
+        let ids = self.ids()?;
+        if ids.iter().any(|i| i == key) {
+            return Ok(key.to_string());
+        }
+        for id in &ids {
+            if let Ok(r) = self.load(id)
+                && r.short_name() == key
+            {
+                return Ok(id.clone());
+            }
+        }
+        let matches: Vec<&String> = ids.iter().filter(|i| i.starts_with(key)).collect();
+        match matches.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(Error::NoSuchContainer(name_or_id.to_string())),
+            _ => Err(Error::Ambiguous(name_or_id.to_string())),
+        }
+    }
+
+    /// The id holding `name`, if any.
+    pub fn id_by_name(&self, name: &str) -> Result<Option<String>> {
+        for id in self.ids()? {
+            if let Ok(r) = self.load(&id)
+                && r.short_name() == name
+            {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Remove a container's directory.
+    pub fn remove_dir(&self, id: &str) -> Result<()> {
+        let dir = self.dir_of(id);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("remove", &dir, e)),
+        }
+        let _ = std::fs::remove_file(self.dir.join(format!(".{id}.lock")));
+        Ok(())
+    }
+}
+
+/// Start time (clock ticks after boot) of process `pid`, to tell it from a later process
+/// that reuses the pid; None when there is no such process.
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    if pid <= 0 {
+        return None;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    // fields after the comm: state is field 3, starttime field 22 → index 19 here
+    let fields: Vec<&str> = after.split(' ').collect();
+    if fields.first() == Some(&"Z") || fields.first() == Some(&"X") {
+        return None;
+    }
+    fields.get(19)?.parse().ok()
+}
+
+/// Is `pid` alive and the same process that started at `start` (0: don't check)?
+pub fn process_alive(pid: i32, start: u64) -> bool {
+    match process_start_time(pid) {
+        Some(s) => start == 0 || s == start,
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_by_name_id_prefix() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = ContainerStore::open(dir.path()).expect("open");
+        let a = ContainerRecord {
+            id: format!("abc{}", "0".repeat(61)),
+            name: "/web".into(),
+            ..Default::default()
+        };
+        let b = ContainerRecord {
+            id: format!("abd{}", "0".repeat(61)),
+            name: "/db".into(),
+            ..Default::default()
+        };
+        s.save(&a).expect("save");
+        s.save(&b).expect("save");
+        assert_eq!(s.resolve("web").expect("r"), a.id);
+        assert_eq!(s.resolve("/db").expect("r"), b.id);
+        assert_eq!(s.resolve("abc").expect("r"), a.id);
+        assert!(matches!(s.resolve("ab"), Err(Error::Ambiguous(_))));
+        assert!(matches!(s.resolve("zzz"), Err(Error::NoSuchContainer(_))));
+        let r = s.update(&a.id, |r| r.restart_count = 3).expect("update");
+        assert_eq!(r.restart_count, 3);
+        assert_eq!(s.list().expect("list").len(), 2);
+        s.remove_dir(&a.id).expect("rm");
+        assert_eq!(s.list().expect("list").len(), 1);
+    }
+
+    #[test]
+    fn own_process_is_alive() {
+        let me = std::process::id() as i32;
+        let st = process_start_time(me).expect("start");
+        assert!(process_alive(me, st));
+        assert!(!process_alive(me, st + 1));
+    }
+}
