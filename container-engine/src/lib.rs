@@ -22,6 +22,7 @@
 //! assert_eq!(template::render("{{.State.Status}}", &doc).unwrap(), "running");
 //! ```
 
+pub mod commit;
 pub mod engine;
 pub mod error;
 pub mod fsutil;

@@ -217,7 +217,11 @@ struct Monitor<'a> {
 
 impl Monitor<'_> {
     fn fail_start(&self, e: &Error) {
-        let msg = e.to_string().replace('\n', "\\n");
+        let msg = match e {
+            Error::Runtime(m) => m.clone(),
+            other => other.to_string(),
+        }
+        .replace('\n', "\\n");
         write_all(self.status_fd, format!("F {msg}\n").as_bytes());
     }
 

@@ -10,9 +10,14 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Component, Path, PathBuf};
 
 fn main() {
+    serve_main(std::env::args().skip(1))
+}
+
+/// Parse the arguments and serve forever.
+pub fn serve_main(args: impl Iterator<Item = String>) {
     let mut port: u16 = 80;
     let mut root = PathBuf::from("/www");
-    let mut args = std::env::args().skip(1);
+    let mut args = args;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--port" | "-p" => port = args.next().and_then(|p| p.parse().ok()).unwrap_or(port),

@@ -117,6 +117,36 @@ enum Command {
         #[arg(long = "no-trunc")]
         no_trunc: bool,
     },
+    /// Build an image from a Dockerfile.
+    Build {
+        /// Name and tag.
+        #[arg(short = 't', long = "tag")]
+        tag: Option<String>,
+        /// Dockerfile (default CONTEXT/Dockerfile).
+        #[arg(short = 'f', long = "file")]
+        file: Option<PathBuf>,
+        /// Only print the image id.
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        /// Build context directory.
+        context: PathBuf,
+    },
+    /// Create a new image from a container's changes.
+    Commit {
+        /// Dockerfile instructions to apply (CMD, ENV, …).
+        #[arg(short = 'c', long = "change")]
+        change: Vec<String>,
+        /// Commit message.
+        #[arg(short = 'm', long)]
+        message: Option<String>,
+        /// Author.
+        #[arg(short = 'a', long)]
+        author: Option<String>,
+        /// Container.
+        container: String,
+        /// Repository[:tag].
+        reference: Option<String>,
+    },
     /// Manage volumes.
     #[command(subcommand)]
     Volume(objects::VolumeCommand),
@@ -162,6 +192,35 @@ fn main() {
         Command::Tag { source, target } => objects::tag(&root, &source, &target),
         Command::Rmi { images, .. } => objects::rmi(&root, &images),
         Command::History { image, no_trunc } => objects::history(&root, &image, no_trunc),
+        Command::Build { tag, file, quiet, context } => {
+            containers::with_engine(&root, |e| {
+                let mut progress = |l: &str| {
+                    if !quiet {
+                        println!("{l}");
+                    }
+                };
+                let id = e.build_simple(&context, file.as_deref(), tag.as_deref(), &mut progress)?;
+                if quiet {
+                    println!("{id}");
+                }
+                Ok(0)
+            })
+        }
+        Command::Commit { change, message, author, container, reference } => {
+            containers::with_engine(&root, |e| {
+                let id = e.commit(
+                    &container,
+                    &container_engine::commit::CommitOptions {
+                        reference,
+                        changes: change,
+                        comment: message,
+                        author,
+                    },
+                )?;
+                println!("{id}");
+                Ok(0)
+            })
+        }
         Command::Volume(c) => objects::volume_command(&root, c),
         Command::Network(c) => objects::network_command(&root, c),
         Command::System(c) => objects::system_command(&root, c),
