@@ -221,6 +221,7 @@ pub struct Compiled {
     listener_path: Option<PathBuf>,
     listener_metadata: Option<String>,
     skipped: Vec<String>,
+    shadowed: Vec<String>,
 }
 
 impl Compiled {
@@ -254,6 +255,12 @@ impl Compiled {
     /// has (see the module docs); they fall to the default action.
     pub fn skipped(&self) -> &[String] {
         &self.skipped
+    }
+
+    /// With [`OnConflict::FirstWins`]: the later rules that lost to an earlier,
+    /// contradicting one, described as the conflict error would describe them.
+    pub fn shadowed(&self) -> &[String] {
+        &self.shadowed
     }
 
     /// Install the filter on the calling thread (and all threads with `TSYNC`).
@@ -298,8 +305,48 @@ impl Compiled {
     }
 }
 
+/// What [`compile_with`] does with two rules that give one syscall, under the same
+/// argument conditions, different actions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnConflict {
+    /// Refuse the profile with [`SeccompError::Conflict`] (what [`compile`] does).
+    #[default]
+    Error,
+    /// Keep the first rule and report the later one in [`Compiled::shadowed`]: what runc
+    /// and crun do (libseccomp keeps the first). Profiles that podman and dockerd resolve
+    /// from their templates contain such pairs (podman's allows `setns` and, for
+    /// containers without CAP_SYS_ADMIN, also refuses it), so a runtime driven by them
+    /// needs this mode.
+    FirstWins,
+}
+
+/// Options of [`compile_with`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompileOptions {
+    /// Conflicting rules: error (default) or first wins.
+    pub on_conflict: OnConflict,
+}
+
+impl CompileOptions {
+    /// The options for profiles coming from podman, dockerd or containerd: like runc.
+    pub fn runc_compatible() -> Self {
+        CompileOptions {
+            on_conflict: OnConflict::FirstWins,
+        }
+    }
+}
+
 /// Validate `profile` and compile it to a BPF program (run in the parent, before fork).
+/// Conflicting rules are an error; see [`compile_with`] for runc's leniency.
 pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled, SeccompError> {
+    compile_with(profile, &CompileOptions::default())
+}
+
+/// [`compile`] with options.
+pub fn compile_with(
+    profile: &LinuxSeccomp,
+    options: &CompileOptions,
+) -> Result<Compiled, SeccompError> {
     let default_errno = match profile.default_errno_ret() {
         Some(e) => checked_errno(e, || "defaultErrnoRet".to_string())?,
         None => libc::EPERM,
@@ -319,6 +366,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled, SeccompError> {
 
     let mut needs_notify = false;
     let mut skipped = Vec::new();
+    let mut shadowed = Vec::new();
     // (syscall, conditions) -> (rule index, action): finds rules that contradict each other.
     let mut seen: HashMap<(String, Vec<Condition>), (usize, ScmpAction)> = HashMap::new();
     for (rule, syscall) in profile
@@ -358,13 +406,18 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled, SeccompError> {
             key_conditions.sort();
             match seen.get(&(name.clone(), key_conditions.clone())) {
                 Some(&(first, first_action)) if first_action != action => {
-                    return Err(SeccompError::Conflict {
+                    let conflict = SeccompError::Conflict {
                         first,
                         second: rule,
                         name: name.clone(),
                         first_action: format!("{first_action:?}"),
                         second_action: format!("{action:?}"),
-                    });
+                    };
+                    if options.on_conflict == OnConflict::Error {
+                        return Err(conflict);
+                    }
+                    shadowed.push(conflict.to_string());
+                    continue;
                 }
                 Some(_) => continue, // the same rule again
                 None => {
@@ -414,6 +467,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled, SeccompError> {
         listener_path: profile.listener_path().clone(),
         listener_metadata: profile.listener_metadata().clone(),
         skipped,
+        shadowed,
     })
 }
 

@@ -204,6 +204,14 @@ fn conflicting_rules_are_refused_with_both_indexes() {
         }
         other => panic!("expected Conflict, got {other:?}"),
     }
+    // runc's leniency: the first rule wins, the later one is reported.
+    let c = compile_with(&p, &CompileOptions::runc_compatible()).expect("first wins");
+    assert_eq!(c.shadowed().len(), 1);
+    assert!(
+        c.shadowed()[0].contains("syscalls[0] and syscalls[2]"),
+        "{:?}",
+        c.shadowed()
+    );
     // The same syscall with the same action twice is only redundant.
     let p = profile(
         LinuxSeccompAction::ScmpActErrno,
@@ -812,4 +820,24 @@ fn notify_listener_lets_a_supervisor_answer() {
         4242,
         "the supervisor's answer is the syscall's result"
     );
+}
+
+#[test]
+fn first_wins_keeps_the_earlier_rule_in_a_real_child() {
+    // podman's resolved profile allows setns and later refuses it; runc keeps the ALLOW.
+    let p = profile(
+        LinuxSeccompAction::ScmpActAllow,
+        vec![errno_rule(&["getppid"], 7), errno_rule(&["getppid"], 9)],
+    );
+    assert!(matches!(compile(&p), Err(SeccompError::Conflict { .. })));
+    let compiled = compile_with(&p, &CompileOptions::runc_compatible()).expect("compiles");
+    let child = Child::spawn(|_| {
+        if crate::caps::set_no_new_privs().is_err() || compiled.load().is_err() {
+            return 10;
+        }
+        // SAFETY: plain syscall.
+        err_of(unsafe { libc::syscall(libc::SYS_getppid) })
+    });
+    let (code, _) = child.finish();
+    assert_eq!(code, 7, "the first rule's errno");
 }
