@@ -841,3 +841,62 @@ fn first_wins_keeps_the_earlier_rule_in_a_real_child() {
     let (code, _) = child.finish();
     assert_eq!(code, 7, "the first rule's errno");
 }
+
+fn program_of(c: &Compiled) -> Vec<(u16, u8, u8, u32)> {
+    c.program
+        .iter()
+        .map(|i| (i.code, i.jt, i.jf, i.k))
+        .collect()
+}
+
+#[test]
+fn the_cache_returns_the_same_program_and_never_another_profiles() {
+    let dir = tempfile::tempdir().expect("cache dir");
+    let opts = CompileOptions::runc_compatible();
+    let profile = docker_default();
+    let fresh = compile_with(&profile, &opts).expect("compiles");
+    let first = compile_cached(&profile, &opts, dir.path()).expect("miss");
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("read cache")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(files.len(), 1, "one entry written: {files:?}");
+    let hit = compile_cached(&profile, &opts, dir.path()).expect("hit");
+    assert_eq!(program_of(&first), program_of(&fresh));
+    assert_eq!(program_of(&hit), program_of(&fresh));
+    assert_eq!(
+        (hit.flags(), hit.needs_notify()),
+        (fresh.flags(), fresh.needs_notify())
+    );
+    assert_eq!(hit.skipped(), fresh.skipped());
+
+    // A planted entry under the same name but for other inputs is not used.
+    let text = std::fs::read_to_string(&files[0]).expect("read entry");
+    let mut entry: serde_json::Value = serde_json::from_str(&text).expect("entry json");
+    entry["key"] = serde_json::json!("something else");
+    entry["program"] = serde_json::json!("0600000000000000"); // RET KILL
+    std::fs::write(&files[0], entry.to_string()).expect("plant");
+    let again = compile_cached(&profile, &opts, dir.path()).expect("recompiles");
+    assert_eq!(program_of(&again), program_of(&fresh));
+    // Garbage is ignored too, and the entry is rewritten.
+    std::fs::write(&files[0], b"not json").expect("garbage");
+    let again = compile_cached(&profile, &opts, dir.path()).expect("recompiles");
+    assert_eq!(program_of(&again), program_of(&fresh));
+    assert!(std::fs::read(&files[0]).expect("entry").starts_with(b"{"));
+
+    // Another profile gets its own entry, and errors are not cached.
+    let mut other = profile.clone();
+    other.set_default_errno_ret(Some(38));
+    compile_cached(&other, &opts, dir.path()).expect("other profile");
+    assert_eq!(std::fs::read_dir(dir.path()).expect("read").count(), 2);
+    let bad = profile_with_unknown();
+    assert!(compile_cached(&bad, &opts, dir.path()).is_err());
+    assert!(compile_cached(&bad, &opts, dir.path()).is_err());
+}
+
+fn profile_with_unknown() -> LinuxSeccomp {
+    profile(
+        LinuxSeccompAction::ScmpActAllow,
+        vec![errno_rule(&["no_such_syscall"], 1)],
+    )
+}
