@@ -900,3 +900,89 @@ fn profile_with_unknown() -> LinuxSeccomp {
         vec![errno_rule(&["no_such_syscall"], 1)],
     )
 }
+
+mod round_trip {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn action() -> impl Strategy<Value = LinuxSeccompAction> {
+        prop_oneof![
+            Just(LinuxSeccompAction::ScmpActAllow),
+            Just(LinuxSeccompAction::ScmpActErrno),
+            Just(LinuxSeccompAction::ScmpActKillProcess),
+            Just(LinuxSeccompAction::ScmpActKillThread),
+            Just(LinuxSeccompAction::ScmpActTrap),
+            Just(LinuxSeccompAction::ScmpActLog),
+            Just(LinuxSeccompAction::ScmpActTrace),
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = LinuxSeccompOperator> {
+        prop_oneof![
+            Just(LinuxSeccompOperator::ScmpCmpNe),
+            Just(LinuxSeccompOperator::ScmpCmpLt),
+            Just(LinuxSeccompOperator::ScmpCmpLe),
+            Just(LinuxSeccompOperator::ScmpCmpEq),
+            Just(LinuxSeccompOperator::ScmpCmpGe),
+            Just(LinuxSeccompOperator::ScmpCmpGt),
+            Just(LinuxSeccompOperator::ScmpCmpMaskedEq),
+        ]
+    }
+
+    fn syscall_rule() -> impl Strategy<Value = LinuxSyscall> {
+        let names = prop::sample::subsequence(
+            vec![
+                "read",
+                "write",
+                "getppid",
+                "personality",
+                "socket",
+                "mkdirat",
+                "bogus_call",
+            ],
+            1..4,
+        );
+        let args =
+            prop::collection::vec((0usize..7, any::<u64>(), op(), any::<Option<u64>>()), 0..3);
+        (names, action(), prop::option::of(0u32..70_000), args).prop_map(
+            |(names, action, errno, args)| {
+                let mut r = rule(&names, action);
+                r.set_errno_ret(errno);
+                if !args.is_empty() {
+                    r.set_args(Some(
+                        args.into_iter()
+                            .map(|(i, v, o, v2)| arg(i, o, v, v2))
+                            .collect(),
+                    ));
+                }
+                r
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn json_round_trip_and_compile_never_panics(
+            default in action(),
+            rules in prop::collection::vec(syscall_rule(), 0..5),
+        ) {
+            let p = profile(default, rules);
+            let json = serde_json::to_vec(&p).expect("serialize");
+            let back = from_json(&json).expect("our own JSON reads back");
+            prop_assert_eq!(&back, &p);
+            // Either a program or a typed error; both modes agree on success of validation
+            // apart from conflicts.
+            match compile(&p) {
+                Ok(c) => prop_assert!(c.instructions() >= 1 && c.instructions() <= BPF_MAXINSNS),
+                Err(SeccompError::Conflict { .. }) => {
+                    // First-wins never reports a conflict (a later rule may still be bad).
+                    let lenient = compile_with(&p, &CompileOptions::runc_compatible());
+                    let conflict = matches!(lenient, Err(SeccompError::Conflict { .. }));
+                    prop_assert!(!conflict, "first-wins reported a conflict");
+                }
+                Err(e) => prop_assert!(!e.to_string().is_empty()),
+            }
+        }
+    }
+}
