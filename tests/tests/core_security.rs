@@ -190,3 +190,35 @@ fn user_namespace_root_is_an_unprivileged_host_uid() {
     assert_eq!(meta.uid(), HOST_UID, "owned by the mapped uid on the host");
     assert_eq!(meta.gid(), HOST_UID);
 }
+
+#[test]
+fn lsm_fields_are_accepted_or_refused_clearly() {
+    let Some(rt) = runtime() else { return };
+    let Some(mut b) = Bundle::new(&rt) else {
+        return;
+    };
+    // "unconfined" asks for nothing and runs everywhere.
+    b.config["process"]["apparmorProfile"] = json!("unconfined");
+    let out = b.run_sh("echo ran");
+    assert!(out.status.success(), "unconfined: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "ran");
+
+    if !container_core::lsm::apparmor_enabled() {
+        b.config["process"]["apparmorProfile"] = json!("berth-test-profile");
+        let out = b.run_sh("echo ran");
+        assert!(!out.status.success(), "a profile was silently ignored");
+        let err = text(&out.stderr);
+        assert!(err.contains("AppArmor is not enabled"), "{err}");
+        b.config["process"]
+            .as_object_mut()
+            .expect("process")
+            .remove("apparmorProfile");
+    }
+    if !container_core::lsm::selinux_enabled() {
+        b.config["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0");
+        let out = b.run_sh("echo ran");
+        assert!(!out.status.success(), "a label was silently ignored");
+        let err = text(&out.stderr);
+        assert!(err.contains("SELinux is not enabled"), "{err}");
+    }
+}
