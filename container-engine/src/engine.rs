@@ -810,9 +810,9 @@ impl Engine {
             rec.state.error.clear();
             if let Err(e) = self.prepare(&mut rec) {
                 let _ = self.release_record(&rec);
-                let _ = self
-                    .containers
-                    .update(&id, |r| r.state.error = e.to_string());
+                // the lock is ours already: save directly
+                rec.state.error = e.to_string();
+                let _ = self.containers.save(&rec);
                 return Err(e);
             }
             self.containers.save(&rec)?;

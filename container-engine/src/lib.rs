@@ -26,6 +26,7 @@ pub mod commit;
 pub mod engine;
 pub mod error;
 pub mod fsutil;
+pub mod handle;
 pub mod images;
 pub mod logs;
 pub mod model;
@@ -41,5 +42,6 @@ pub mod volumes;
 
 pub use engine::{Engine, RmOptions, RunResult};
 pub use error::{Error, Result};
+pub use handle::ContainerHandle;
 pub use monitor::AttachFds;
 pub use options::RunOptions;

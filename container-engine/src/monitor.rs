@@ -497,8 +497,8 @@ impl Monitor<'_> {
         }
         drop(stdin_w);
         let code = exit.unwrap_or(255);
-        crate::runtime::delete(self.id);
         let oom = crate::engine::oom_killed(self.id);
+        crate::runtime::delete(self.id);
         store.update(self.id, |r| {
             r.state.status = "exited".into();
             r.state.running = false;

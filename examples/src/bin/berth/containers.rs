@@ -265,9 +265,14 @@ pub fn run(root: &Path, args: RunArgs) -> i32 {
 fn run_error(e: &Error) -> i32 {
     let msg = e.to_string();
     eprintln!("berth: Error response from daemon: {msg}.");
-    if msg.contains("executable file not found") || msg.contains("no such file or directory") {
+    let lower = msg.to_lowercase();
+    if !matches!(e, Error::Runtime(_)) {
+        125
+    } else if lower.contains("executable file not found")
+        || lower.contains("no such file or directory")
+    {
         127
-    } else if msg.contains("permission denied") {
+    } else if lower.contains("permission denied") {
         126
     } else {
         125

@@ -1,0 +1,899 @@
+//! Acceptance scenarios of the `berth` CLI (issue 7), run against the real binary as root:
+//! each test gets its own engine root, and tests that use bridge networks or published
+//! ports run every command inside a network namespace the test creates.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A throwaway engine root (and optional network namespace); removes its containers,
+/// networks and mounts when dropped.
+struct Env {
+    root: tempfile::TempDir,
+    rootfs: PathBuf,
+    netns: Option<String>,
+}
+
+impl Env {
+    fn new(what: &str) -> Option<Env> {
+        if !berth_tests::require_root(what) {
+            return None;
+        }
+        let root = tempfile::tempdir().expect("tempdir");
+        let rootfs = root.path().join("rootfs");
+        if !berth_tests::busybox_rootfs(&rootfs) {
+            return None;
+        }
+        Some(Env {
+            root,
+            rootfs,
+            netns: None,
+        })
+    }
+
+    /// Run every later command inside a fresh network namespace.
+    fn with_netns(mut self) -> Option<Env> {
+        berth_tests::require_tool("ip")?;
+        let name = berth_tests::unique_name("bt");
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .expect("ip netns add")
+            .success();
+        assert!(ok, "ip netns add {name}");
+        let _ = Command::new("ip")
+            .args(["netns", "exec", &name, "ip", "link", "set", "lo", "up"])
+            .status();
+        self.netns = Some(name);
+        Some(self)
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let berth = berth_tests::bin("berth");
+        let mut c = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(&berth);
+                c
+            }
+            None => Command::new(&berth),
+        };
+        c.arg("--root").arg(self.root.path()).args(args);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    fn berth(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run berth")
+    }
+
+    /// Run and expect success; stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.berth(args);
+        assert!(
+            o.status.success(),
+            "berth {args:?} failed ({:?}): {}{}",
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn rootfs(&self) -> &str {
+        self.rootfs.to_str().expect("utf-8 path")
+    }
+
+    fn inspect(&self, name: &str, format: &str) -> String {
+        self.ok(&["inspect", "-f", format, name]).trim().to_string()
+    }
+
+    /// Poll `inspect -f format` until `pred` holds (bounded).
+    fn wait_for(&self, name: &str, format: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let v = self.inspect(name, format);
+            if pred(&v) {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting on {format}: last {v}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn record(&self, id: &str) -> serde_json::Value {
+        let p = self
+            .root
+            .path()
+            .join("containers")
+            .join(id)
+            .join("config.v2.json");
+        serde_json::from_slice(&std::fs::read(p).expect("record")).expect("json")
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let ids = self.berth(&["ps", "-a", "-q", "--no-trunc"]);
+        for id in String::from_utf8_lossy(&ids.stdout).lines() {
+            let _ = self.berth(&["rm", "-f", "-v", id]);
+        }
+        let nets = self.berth(&["network", "ls", "-q"]);
+        for n in String::from_utf8_lossy(&nets.stdout).lines() {
+            let _ = self.berth(&["network", "rm", n]);
+        }
+        if let Some(ns) = &self.netns {
+            let _ = Command::new("ip").args(["netns", "delete", ns]).status();
+        }
+        let left = berth_tests::mounts_under(self.root.path());
+        for m in left.iter().rev() {
+            let _ = Command::new("umount").arg("-l").arg(m).status();
+        }
+        if !std::thread::panicking() {
+            assert!(left.is_empty(), "mounts left behind: {left:?}");
+        }
+    }
+}
+
+fn count_containers(env: &Env) -> usize {
+    env.ok(&["ps", "-a", "-q"]).lines().count()
+}
+
+#[test]
+fn cli_run_output_exit_code_stdin_rm_cidfile() {
+    let Some(env) = Env::new("run containers") else {
+        return;
+    };
+    let o = env.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--rootfs",
+        env.rootfs(),
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "exit code of the container");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "out\n");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("err"));
+    assert_eq!(count_containers(&env), 0, "--rm removed it");
+
+    let mut child = env
+        .cmd(&[
+            "run",
+            "-i",
+            "--rm",
+            "--network",
+            "none",
+            "--rootfs",
+            env.rootfs(),
+            "sh",
+            "-c",
+            "read x; echo got:$x",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"hello\n")
+        .expect("write");
+    let o = child.wait_with_output().expect("wait");
+    assert!(o.status.success());
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "got:hello\n");
+
+    let cid = env.root.path().join("cid");
+    let id = env.ok(&[
+        "run",
+        "-d",
+        "--cidfile",
+        cid.to_str().expect("utf-8"),
+        "--network",
+        "none",
+        "--rootfs",
+        env.rootfs(),
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(std::fs::read_to_string(&cid).expect("cidfile"), id.trim());
+    // a cidfile that exists is refused before anything is made
+    let o = env.berth(&[
+        "run",
+        "-d",
+        "--cidfile",
+        cid.to_str().expect("utf-8"),
+        "--network",
+        "none",
+        "--rootfs",
+        env.rootfs(),
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(125));
+    assert_eq!(count_containers(&env), 1);
+    env.ok(&["rm", "-f", id.trim()]);
+}
+
+#[test]
+fn cli_detached_survives_and_another_process_controls_it() {
+    let Some(env) = Env::new("run containers") else {
+        return;
+    };
+    let id = env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        "--network",
+        "none",
+        "--rootfs",
+        env.rootfs(),
+        "sh",
+        "-c",
+        "trap 'echo bye; exit 0' TERM; echo started; while true; do sleep 0.1; done",
+    ]);
+    let id = id.trim();
+    assert_eq!(id.len(), 64);
+    // the berth process has exited; later processes find the container
+    env.wait_for("ticker", "{{.State.Status}}", |s| s == "running");
+    let ps = env.ok(&["ps"]);
+    assert!(ps.contains("ticker") && ps.contains("Up "), "{ps}");
+    assert_eq!(env.ok(&["ps", "-q"]).trim(), &id[..12]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !env.ok(&["logs", "ticker"]).contains("started") {
+        assert!(Instant::now() < deadline, "no log line");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = env.berth(&["exec", "ticker", "sh", "-c", "echo in-$HOSTNAME; exit 4"]);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("in-"));
+    let fmt = env.ok(&["ps", "--format", "{{.Names}} {{.State}}"]);
+    assert_eq!(fmt.trim(), "ticker running");
+    env.ok(&["stop", "-t", "5", "ticker"]);
+    assert_eq!(
+        env.inspect("ticker", "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 0"
+    );
+    assert!(env.ok(&["logs", "ticker"]).contains("bye"));
+    env.ok(&["start", "ticker"]);
+    env.wait_for("ticker", "{{.State.Running}}", |s| s == "true");
+    let o = env.berth(&["rm", "ticker"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a running container is not removed without -f"
+    );
+    env.ok(&["rm", "-f", "ticker"]);
+    assert_eq!(count_containers(&env), 0);
+}
+
+#[test]
+fn cli_bad_input_is_rejected_with_125_and_nothing_half_created() {
+    let Some(env) = Env::new("run containers") else {
+        return;
+    };
+    let o = env.berth(&["run", "--rm", "localhost/no-such-image:1", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Unable to find image"));
+    let o = env.berth(&[
+        "run",
+        "--rm",
+        "-m",
+        "lots",
+        "--network",
+        "none",
+        "--rootfs",
+        env.rootfs(),
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("invalid size"));
+    let o = env.berth(&[
+        "run",
+        "--rm",
+        "--restart",
+        "sometimes",
+        "--network",
+        "none",
+        "--rootfs",
+        env.rootfs(),
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(125));
+    let o = env.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--rootfs",
+        env.rootfs(),
+        "/no/such/binary",
+    ]);
+    assert_eq!(o.status.code(), Some(127));
+    env.ok(&[
+        "create",
+        "--name",
+        "taken",
+        "--network",
+        "none",
+        "--rootfs",
+        env.rootfs(),
+        "true",
+    ]);
+    let o = env.berth(&[
+        "run",
+        "--name",
+        "taken",
+        "--network",
+        "none",
+        "--rootfs",
+        env.rootfs(),
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is already in use"));
+    env.ok(&["volume", "create", "busy"]);
+    env.ok(&[
+        "create",
+        "--name",
+        "user",
+        "-v",
+        "busy:/data",
+        "--network",
+        "none",
+        "--rootfs",
+        env.rootfs(),
+        "true",
+    ]);
+    let o = env.berth(&["volume", "rm", "busy"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("volume is in use"));
+    assert_eq!(
+        count_containers(&env),
+        2,
+        "only the two created containers exist"
+    );
+    let o = env.berth(&["stop", "nosuch"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("No such container: nosuch"));
+}
+
+#[test]
+fn cli_restart_policies() {
+    let Some(env) = Env::new("run containers") else {
+        return;
+    };
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "--network",
+        "none",
+        "--rootfs",
+        env.rootfs(),
+        "sh",
+        "-c",
+        "echo run; exit 1",
+    ]);
+    env.wait_for("flaky", "{{.State.Status}} {{.RestartCount}}", |s| {
+        s == "exited 2"
+    });
+    // two restarts, then it stays down
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        env.inspect(
+            "flaky",
+            "{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}}"
+        ),
+        "exited 2 1"
+    );
+    assert_eq!(env.ok(&["logs", "flaky"]).matches("run").count(), 3);
+
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "always",
+        "--restart",
+        "always",
+        "--network",
+        "none",
+        "--rootfs",
+        env.rootfs(),
+        "sleep",
+        "600",
+    ]);
+    let pid = env.wait_for("always", "{{.State.Pid}}", |p| p != "0");
+    let pid: i32 = pid.parse().expect("pid");
+    // SAFETY: kill a process of the container this test started.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    env.wait_for("always", "{{.State.Status}} {{.State.Pid}}", |s| {
+        s.starts_with("running ") && s != format!("running {pid}")
+    });
+    assert_eq!(env.inspect("always", "{{.RestartCount}}"), "1");
+
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "unless",
+        "--restart",
+        "unless-stopped",
+        "--network",
+        "none",
+        "--rootfs",
+        env.rootfs(),
+        "sleep",
+        "600",
+    ]);
+    env.ok(&["stop", "-t", "1", "unless"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(env.inspect("unless", "{{.State.Status}}"), "exited");
+
+    // kill every monitor (and the containers) as a reboot would; restore brings back `always`
+    let id = env.inspect("always", "{{.Id}}");
+    let rec = env.record(&id);
+    let monitor = rec["Berth"]["MonitorPid"].as_i64().expect("monitor pid") as i32;
+    let cpid = rec["State"]["Pid"].as_i64().expect("pid") as i32;
+    // SAFETY: processes this test's containers run in.
+    unsafe {
+        libc::kill(monitor, libc::SIGKILL);
+        libc::kill(cpid, libc::SIGKILL);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(&format!("/proc/{monitor}")).exists() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let restored = env.ok(&["system", "restore"]);
+    assert_eq!(
+        restored.trim(),
+        id,
+        "only the `always` container comes back"
+    );
+    env.wait_for("always", "{{.State.Status}}", |s| s == "running");
+    assert_eq!(env.inspect("unless", "{{.State.Status}}"), "exited");
+}
+
+#[test]
+fn cli_volumes_binds_tmpfs_export_import() {
+    let Some(env) = Env::new("run containers") else {
+        return;
+    };
+    let run = |args: &[&str]| {
+        let mut a = vec!["run", "--rm", "--network", "none"];
+        a.extend_from_slice(args);
+        env.ok(&a)
+    };
+    let rootfs = env.rootfs().to_string();
+    run(&[
+        "-v",
+        "data:/data",
+        "--rootfs",
+        &rootfs,
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ]);
+    let out = run(&["-v", "data:/data", "--rootfs", &rootfs, "cat", "/data/f"]);
+    assert_eq!(out, "kept\n", "named volume outlives its container");
+    // image content is copied into a new volume
+    std::fs::create_dir_all(env.rootfs.join("etc/app")).expect("mkdir");
+    std::fs::write(env.rootfs.join("etc/app/conf"), "from-image\n").expect("write");
+    let out = run(&[
+        "-v",
+        "fresh:/etc/app",
+        "--rootfs",
+        &rootfs,
+        "cat",
+        "/etc/app/conf",
+    ]);
+    assert_eq!(out, "from-image\n");
+    let host = env.root.path().join("bind");
+    std::fs::create_dir_all(&host).expect("mkdir");
+    std::fs::write(host.join("h"), "host-file\n").expect("write");
+    let spec = format!("{}:/mnt:ro", host.display());
+    let out = run(&[
+        "-v",
+        &spec,
+        "--tmpfs",
+        "/scratch:size=1m",
+        "--rootfs",
+        &rootfs,
+        "sh",
+        "-c",
+        "cat /mnt/h; grep -c ' /scratch tmpfs' /proc/mounts; touch /mnt/x 2>/dev/null && echo rw || echo ro",
+    ]);
+    assert_eq!(out, "host-file\n1\nro\n");
+    let tar = env.root.path().join("data.tar");
+    env.ok(&[
+        "volume",
+        "export",
+        "data",
+        "-o",
+        tar.to_str().expect("utf-8"),
+    ]);
+    env.ok(&[
+        "volume",
+        "import",
+        "copy",
+        "-i",
+        tar.to_str().expect("utf-8"),
+    ]);
+    let out = run(&["-v", "copy:/c", "--rootfs", &rootfs, "cat", "/c/f"]);
+    assert_eq!(out, "kept\n", "export + import round trip");
+    let ls = env.ok(&["volume", "ls", "-q"]);
+    assert_eq!(
+        ls.lines().collect::<Vec<_>>(),
+        vec!["copy", "data", "fresh"]
+    );
+    env.ok(&["volume", "prune", "-f"]);
+    assert_eq!(env.ok(&["volume", "ls", "-q"]), "");
+}
+
+#[test]
+fn cli_resource_flags_reach_the_cgroup() {
+    let Some(env) = Env::new("set cgroup limits") else {
+        return;
+    };
+    let rootfs = env.rootfs().to_string();
+    let o = env.berth(&[
+        "run",
+        "--name",
+        "oom",
+        "-m",
+        "32m",
+        "--memory-swap",
+        "32m",
+        "--network",
+        "none",
+        "--rootfs",
+        &rootfs,
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/dev/null bs=64M count=1",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(137),
+        "64 MiB under -m 32m is OOM-killed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        env.inspect("oom", "{{.State.OOMKilled}} {{.HostConfig.Memory}}"),
+        format!("true {}", 32 << 20)
+    );
+    let bomb = env.ok(&[
+        "run",
+        "-d",
+        "--pids-limit",
+        "10",
+        "--network",
+        "none",
+        "--rootfs",
+        &rootfs,
+        "sleep",
+        "60",
+    ]);
+    let bomb = bomb.trim();
+    env.ok(&[
+        "exec",
+        "-d",
+        bomb,
+        "sh",
+        "-c",
+        "while true; do sleep 5 & done",
+    ]);
+    std::thread::sleep(Duration::from_millis(800));
+    let pids_dir = PathBuf::from(format!("/sys/fs/cgroup/pids/berth/{bomb}"));
+    let max = std::fs::read_to_string(pids_dir.join("pids.max")).expect("pids.max");
+    assert_eq!(max.trim(), "10");
+    let current: u64 = std::fs::read_to_string(pids_dir.join("pids.current"))
+        .expect("pids.current")
+        .trim()
+        .parse()
+        .expect("number");
+    assert!(
+        current <= 10,
+        "pids-limit 10 holds a fork bomb, saw {current}"
+    );
+    assert_eq!(env.inspect(bomb, "{{.State.Running}}"), "true");
+    env.ok(&["rm", "-f", bomb]);
+    let id = env.ok(&[
+        "run",
+        "-d",
+        "--cpus",
+        "0.5",
+        "--network",
+        "none",
+        "--rootfs",
+        &rootfs,
+        "sleep",
+        "60",
+    ]);
+    let id = id.trim();
+    assert_eq!(env.inspect(id, "{{.HostConfig.NanoCpus}}"), "500000000");
+    let v1 = PathBuf::from(format!(
+        "/sys/fs/cgroup/cpu,cpuacct/berth/{id}/cpu.cfs_quota_us"
+    ));
+    let v1b = PathBuf::from(format!("/sys/fs/cgroup/cpu/berth/{id}/cpu.cfs_quota_us"));
+    let v2 = PathBuf::from(format!("/sys/fs/cgroup/berth/{id}/cpu.max"));
+    let quota = [v1, v1b, v2]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .expect("cpu quota file");
+    assert!(quota.starts_with("50000"), "quota {quota}");
+    env.ok(&["rm", "-f", id]);
+}
+
+/// HTTP GET from inside the test's network namespace (a thread that joined it).
+fn http_get(env: &Env, url: &str) -> Option<String> {
+    let ns = format!("/run/netns/{}", env.netns.as_ref()?);
+    let addr = url.strip_prefix("http://")?.split('/').next()?.to_string();
+    std::thread::spawn(move || -> Option<String> {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let f = std::fs::File::open(&ns).ok()?;
+        // SAFETY: setns of this thread only, on a namespace fd we hold.
+        if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return None;
+        }
+        let mut s =
+            std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(2))
+                .ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        s.write_all(format!("GET / HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+            .ok()?;
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).ok()?;
+        let (head, body) = resp.split_once("\r\n\r\n")?;
+        head.contains(" 200 ").then(|| body.to_string())
+    })
+    .join()
+    .ok()
+    .flatten()
+}
+
+#[test]
+fn cli_published_port_on_user_bridge_logs_exec_stop_start() {
+    let Some(env) = Env::new("run containers with networks") else {
+        return;
+    };
+    let Some(env) = env.with_netns() else { return };
+    let rootfs = env.rootfs().to_string();
+    std::fs::create_dir_all(env.rootfs.join("www")).expect("mkdir");
+    std::fs::write(
+        env.rootfs.join("www/index.html"),
+        "hello through the port\n",
+    )
+    .expect("write");
+    env.ok(&["network", "create", "web-net"]);
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "web-net",
+        "-p",
+        "127.0.0.1:18080:80",
+        "--rootfs",
+        &rootfs,
+        "httpd",
+        "-f",
+        "-v",
+        "-p",
+        "80",
+        "-h",
+        "/www",
+    ]);
+    assert_eq!(env.ok(&["port", "web"]).trim(), "80/tcp -> 127.0.0.1:18080");
+    let ip = env.inspect("web", "{{.NetworkSettings.Networks}}");
+    assert!(ip.contains("web-net"), "{ip}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let page = loop {
+        if let Some(p) = http_get(&env, "http://127.0.0.1:18080/") {
+            break p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no answer through the published port"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(page, "hello through the port\n");
+    // a second container cannot take the same host port
+    let o = env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "web2",
+        "--network",
+        "web-net",
+        "-p",
+        "127.0.0.1:18080:80",
+        "--rootfs",
+        &rootfs,
+        "sleep",
+        "30",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(125),
+        "port conflict: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        env.berth(&["inspect", "web2"]).status.code() == Some(1),
+        "nothing half-created"
+    );
+    let o = env.berth(&[
+        "exec",
+        "web",
+        "sh",
+        "-c",
+        "ip addr show eth0 | grep -c 'inet '",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "1");
+    env.ok(&["stop", "-t", "2", "web"]);
+    assert!(http_get(&env, "http://127.0.0.1:18080/").is_none());
+    env.ok(&["start", "web"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while http_get(&env, "http://127.0.0.1:18080/").is_none() {
+        assert!(Instant::now() < deadline, "no answer after start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    env.ok(&["rm", "-f", "web"]);
+    env.ok(&["network", "rm", "web-net"]);
+    let links = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            env.netns.as_deref().expect("ns"),
+            "ip",
+            "-o",
+            "link",
+        ])
+        .output()
+        .expect("ip link");
+    let links = String::from_utf8_lossy(&links.stdout).to_string();
+    assert_eq!(links.lines().count(), 1, "only lo is left: {links}");
+}
+
+#[test]
+fn cli_commit_and_history() {
+    let Some(env) = Env::new("run containers") else {
+        return;
+    };
+    // an image from the busybox rootfs (docker import)
+    let tar = env.root.path().join("rootfs.tar");
+    let ok = Command::new("tar")
+        .arg("-C")
+        .arg(&env.rootfs)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .expect("tar")
+        .success();
+    assert!(ok);
+    env.ok(&[
+        "image",
+        "import",
+        tar.to_str().expect("utf-8"),
+        "localhost/bb:test",
+    ]);
+    env.ok(&[
+        "run",
+        "--name",
+        "changer",
+        "--network",
+        "none",
+        "localhost/bb:test",
+        "sh",
+        "-c",
+        "echo changed > /new-file",
+    ]);
+    env.ok(&[
+        "commit",
+        "-c",
+        "CMD [\"cat\", \"/new-file\"]",
+        "-m",
+        "add a file",
+        "changer",
+        "localhost/bb:changed",
+    ]);
+    let out = env.ok(&["run", "--rm", "--network", "none", "localhost/bb:changed"]);
+    assert_eq!(
+        out, "changed\n",
+        "the new layer holds the change and CMD applies"
+    );
+    let hist = env.ok(&["history", "localhost/bb:changed"]);
+    let first = hist.lines().nth(1).expect("a history row");
+    assert!(
+        first.contains("sh -c echo changed") && first.contains("add a file"),
+        "{hist}"
+    );
+    assert_eq!(hist.lines().count(), 3, "{hist}");
+    env.ok(&["rm", "changer"]);
+}
+
+#[test]
+fn cli_many_run_rm_cycles_leave_nothing_behind() {
+    let Some(env) = Env::new("run containers") else {
+        return;
+    };
+    let rootfs = env.rootfs().to_string();
+    let mut ids = Vec::new();
+    for i in 0..150 {
+        let id = if i % 2 == 0 {
+            let o = env.berth(&[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--rootfs",
+                &rootfs,
+                "true",
+            ]);
+            assert!(
+                o.status.success(),
+                "cycle {i}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            None
+        } else {
+            let id = env.ok(&[
+                "create",
+                "--rm",
+                "--network",
+                "none",
+                "--rootfs",
+                &rootfs,
+                "true",
+            ]);
+            let o = env.berth(&["start", "-a", id.trim()]);
+            assert!(
+                o.status.success(),
+                "cycle {i}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            Some(id.trim().to_string())
+        };
+        ids.extend(id);
+    }
+    assert_eq!(count_containers(&env), 0);
+    let left: Vec<_> = std::fs::read_dir(env.root.path().join("containers"))
+        .expect("containers dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(left.is_empty(), "state left: {left:?}");
+    assert!(berth_tests::mounts_under(env.root.path()).is_empty());
+    for id in &ids {
+        for ctl in ["memory", "pids", "cpu", "freezer", "unified"] {
+            let d = PathBuf::from(format!("/sys/fs/cgroup/{ctl}/berth/{id}"));
+            assert!(!d.exists(), "cgroup left: {}", d.display());
+        }
+        assert!(!Path::new(&format!("/run/netns/berth-{}", &id[..32])).exists());
+    }
+    let monitors = std::fs::read_dir("/proc")
+        .expect("proc")
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("cmdline"))
+                .is_ok_and(|c| c.contains(env.root.path().to_str().unwrap_or("?")))
+        })
+        .count();
+    assert_eq!(monitors, 0, "no monitor or container process left");
+}
