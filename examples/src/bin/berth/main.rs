@@ -192,35 +192,42 @@ fn main() {
         Command::Tag { source, target } => objects::tag(&root, &source, &target),
         Command::Rmi { images, .. } => objects::rmi(&root, &images),
         Command::History { image, no_trunc } => objects::history(&root, &image, no_trunc),
-        Command::Build { tag, file, quiet, context } => {
-            containers::with_engine(&root, |e| {
-                let mut progress = |l: &str| {
-                    if !quiet {
-                        println!("{l}");
-                    }
-                };
-                let id = e.build_simple(&context, file.as_deref(), tag.as_deref(), &mut progress)?;
-                if quiet {
-                    println!("{id}");
+        Command::Build {
+            tag,
+            file,
+            quiet,
+            context,
+        } => containers::with_engine(&root, |e| {
+            let mut progress = |l: &str| {
+                if !quiet {
+                    println!("{l}");
                 }
-                Ok(0)
-            })
-        }
-        Command::Commit { change, message, author, container, reference } => {
-            containers::with_engine(&root, |e| {
-                let id = e.commit(
-                    &container,
-                    &container_engine::commit::CommitOptions {
-                        reference,
-                        changes: change,
-                        comment: message,
-                        author,
-                    },
-                )?;
+            };
+            let id = e.build_simple(&context, file.as_deref(), tag.as_deref(), &mut progress)?;
+            if quiet {
                 println!("{id}");
-                Ok(0)
-            })
-        }
+            }
+            Ok(0)
+        }),
+        Command::Commit {
+            change,
+            message,
+            author,
+            container,
+            reference,
+        } => containers::with_engine(&root, |e| {
+            let id = e.commit(
+                &container,
+                &container_engine::commit::CommitOptions {
+                    reference,
+                    changes: change,
+                    comment: message,
+                    author,
+                },
+            )?;
+            println!("{id}");
+            Ok(0)
+        }),
         Command::Volume(c) => objects::volume_command(&root, c),
         Command::Network(c) => objects::network_command(&root, c),
         Command::System(c) => objects::system_command(&root, c),
