@@ -897,3 +897,40 @@ fn cli_many_run_rm_cycles_leave_nothing_behind() {
         .count();
     assert_eq!(monitors, 0, "no monitor or container process left");
 }
+
+#[test]
+fn cli_init_reaps_and_forwards_signals() {
+    let Some(env) = Env::new("run containers") else {
+        return;
+    };
+    let rootfs = env.rootfs().to_string();
+    // with --init the command is not pid 1; pid 1 reaps the orphaned zombie
+    let out = env.ok(&["run", "--rm", "--init", "--network", "none", "--rootfs", &rootfs, "sh", "-c",
+        "(sleep 0.1 &) ; sleep 0.5; echo pid=$$; grep -c ' Z ' /proc/[0-9]*/stat 2>/dev/null | grep -v ':0' | wc -l"]);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("pid=2"));
+    assert_eq!(
+        lines.next().map(str::trim),
+        Some("0"),
+        "no zombie left: {out}"
+    );
+    // SIGTERM from `stop` reaches the command through the init
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "inited",
+        "--init",
+        "--network",
+        "none",
+        "--rootfs",
+        &rootfs,
+        "sh",
+        "-c",
+        "trap 'exit 5' TERM; while true; do sleep 0.1; done",
+    ]);
+    env.wait_for("inited", "{{.State.Status}}", |s| s == "running");
+    std::thread::sleep(Duration::from_millis(300));
+    env.ok(&["stop", "-t", "5", "inited"]);
+    assert_eq!(env.inspect("inited", "{{.State.ExitCode}}"), "5");
+}
