@@ -34,6 +34,23 @@ pub struct RmOptions {
     pub volumes: bool,
 }
 
+/// What `stats` reports of one container.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerStats {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Memory in use (bytes).
+    pub memory_usage: u64,
+    /// Memory limit (0: none).
+    pub memory_limit: u64,
+    /// CPU time used (ns).
+    pub cpu_ns: u64,
+    /// Processes.
+    pub pids: u64,
+}
+
 /// The outcome of [`Engine::run_attached`]: the id and the container's exit code.
 #[derive(Debug, Clone)]
 pub struct RunResult {
@@ -1234,6 +1251,30 @@ impl Engine {
             groups,
         };
         crate::runtime::exec(&rec.id, rec.state.pid, &spec)
+    }
+
+    /// Resource usage from the container's cgroup: (memory bytes, memory limit or 0,
+    /// cpu nanoseconds, pids).
+    pub fn stats(&self, name_or_id: &str) -> Result<ContainerStats> {
+        let rec = self.record(name_or_id)?;
+        let path = crate::runtime::cgroups::path(&rec.id);
+        let read = |ctl: &str, files: &[&str]| -> Option<u64> {
+            let dir = crate::runtime::cgroups::dir(&path, ctl)?;
+            files.iter().find_map(|f| {
+                std::fs::read_to_string(dir.join(f))
+                    .ok()
+                    .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            })
+        };
+        let limit = read("memory", &["memory.limit_in_bytes", "memory.max"]).unwrap_or(0);
+        Ok(ContainerStats {
+            id: rec.id.clone(),
+            name: rec.short_name().to_string(),
+            memory_usage: read("memory", &["memory.usage_in_bytes", "memory.current"]).unwrap_or(0),
+            memory_limit: if limit >= 1 << 62 { 0 } else { limit },
+            cpu_ns: read("cpuacct", &["cpuacct.usage"]).unwrap_or(0),
+            pids: read("pids", &["pids.current"]).unwrap_or(0),
+        })
     }
 
     /// Undo what `prepare` made (rootfs mount, network); idempotent.

@@ -40,7 +40,7 @@ pub mod state;
 pub mod template;
 pub mod volumes;
 
-pub use engine::{Engine, RmOptions, RunResult};
+pub use engine::{ContainerStats, Engine, RmOptions, RunResult};
 pub use error::{Error, Result};
 pub use handle::ContainerHandle;
 pub use monitor::AttachFds;

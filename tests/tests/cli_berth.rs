@@ -633,6 +633,14 @@ fn cli_resource_flags_reach_the_cgroup() {
         .find_map(|p| std::fs::read_to_string(p).ok())
         .expect("cpu quota file");
     assert!(quota.starts_with("50000"), "quota {quota}");
+    let stats = env.ok(&["stats", "--no-stream", id]);
+    assert!(
+        stats
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with(&id[..12])),
+        "{stats}"
+    );
     env.ok(&["rm", "-f", id]);
 }
 

@@ -742,3 +742,45 @@ pub fn container_command(root: &Path, c: ContainerCommand) -> i32 {
         }),
     }
 }
+
+/// `stats --no-stream`.
+pub fn stats(root: &Path, names: &[String]) -> i32 {
+    with_engine(root, |e| {
+        let names: Vec<String> = if names.is_empty() {
+            e.ps(false)?.into_iter().map(|r| r.id).collect()
+        } else {
+            names.to_vec()
+        };
+        let mut rows = Vec::new();
+        for n in names {
+            let s = e.stats(&n)?;
+            let mem = if s.memory_limit > 0 {
+                format!(
+                    "{} / {}",
+                    output::human_size(s.memory_usage),
+                    output::human_size(s.memory_limit)
+                )
+            } else {
+                output::human_size(s.memory_usage)
+            };
+            rows.push(vec![
+                s.id[..12].to_string(),
+                s.name,
+                format!("{:.3}s", s.cpu_ns as f64 / 1e9),
+                mem,
+                s.pids.to_string(),
+            ]);
+        }
+        output::print_table(
+            &[
+                "CONTAINER ID",
+                "NAME",
+                "CPU TIME",
+                "MEM USAGE / LIMIT",
+                "PIDS",
+            ],
+            &rows,
+        );
+        Ok(0)
+    })
+}

@@ -78,6 +78,14 @@ enum Command {
         /// Container.
         container: String,
     },
+    /// Display resource usage of running containers (from their cgroups).
+    Stats {
+        /// Print once (the only mode).
+        #[arg(long = "no-stream")]
+        no_stream: bool,
+        /// Containers (default: all running).
+        containers: Vec<String>,
+    },
     /// List port mappings of a container.
     Port {
         /// Container.
@@ -184,6 +192,7 @@ fn main() {
         Command::Inspect(a) => containers::inspect(&root, a),
         Command::Logs(a) => containers::logs(&root, a),
         Command::Exec(a) => containers::exec(&root, a),
+        Command::Stats { containers, .. } => containers::stats(&root, &containers),
         Command::Top { container } => containers::top(&root, &container),
         Command::Port { container, port } => containers::port(&root, &container, port.as_deref()),
         Command::Container(c) => containers::container_command(&root, c),
