@@ -201,6 +201,7 @@ fn process_plan(
     seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
     stdio: [Option<OwnedFd>; 3],
     preserve_fds: u32,
+    runtime_root: &Path,
 ) -> Result<ProcessPlan> {
     let cstrings = |field: &str, v: &[String]| -> Result<Vec<CString>> {
         v.iter()
@@ -251,7 +252,17 @@ fn process_plan(
         .as_ref()
         .map(crate::caps::CapsPlan::new)
         .transpose()?;
-    let seccomp = seccomp.map(crate::seccomp::compile).transpose()?;
+    // runc-compatible: overlapping rules (podman's profile has some) -> the first wins.
+    // Cached on disk under the runtime root: libseccomp needs ~15 ms per profile.
+    let options = crate::seccomp::CompileOptions::runc_compatible();
+    let seccomp = seccomp
+        .map(|s| crate::seccomp::compile_cached(s, &options, &runtime_root.join(".seccomp-cache")))
+        .transpose()?;
+    if let Some(c) = &seccomp
+        && !c.shadowed().is_empty()
+    {
+        tracing::debug!(shadowed = ?c.shadowed(), "seccomp rules shadowed by earlier ones");
+    }
     let lsm = crate::lsm::LsmPlan::new(
         process.apparmor_profile().as_deref(),
         process.selinux_label().as_deref(),
@@ -401,6 +412,7 @@ impl Container {
             linux.seccomp().as_ref(),
             opts.stdio,
             opts.preserve_fds,
+            runtime_root,
         )?;
         let mounts = spec
             .mounts()
@@ -669,6 +681,9 @@ impl Container {
         };
         for entry in rd.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
             if let Ok(c) = Container::load(&name, runtime_root) {
                 out.push(c.state()?);
             }
@@ -977,6 +992,7 @@ impl Container {
             linux.and_then(|l| l.seccomp().as_ref()),
             opts.stdio,
             opts.preserve_fds,
+            self.dir.parent().unwrap_or(Path::new(DEFAULT_RUNTIME_ROOT)),
         )?;
         let mut join = Vec::new();
         for (name, flag) in [

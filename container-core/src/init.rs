@@ -295,6 +295,15 @@ pub(crate) fn prepare_process(
             ChildError::other("capabilities", e.to_string(), ChildErrorKind::Syscall)
         })?;
     }
+    let mut seccomp_loaded = false;
+    if let Some(s) = &p.seccomp
+        && (!p.no_new_privileges || s.needs_notify())
+    {
+        // Without no_new_privs the filter must go in while CAP_SYS_ADMIN is still held
+        // (runc does the same); the profile then covers the rest of the setup.
+        load_seccomp(s, chan)?;
+        seccomp_loaded = true;
+    }
     // SAFETY: valid slice pointer and length.
     let r = unsafe { libc::setgroups(p.additional_gids.len(), p.additional_gids.as_ptr()) };
     if r == -1 && !(Errno::last() == Errno::EPERM && p.additional_gids.is_empty()) {
@@ -336,14 +345,6 @@ pub(crate) fn prepare_process(
     p.lsm
         .apply()
         .map_err(|e| ChildError::other("lsm", e.to_string(), ChildErrorKind::Syscall))?;
-    let mut seccomp_loaded = false;
-    if let Some(s) = &p.seccomp
-        && (!p.no_new_privileges || s.needs_notify())
-    {
-        // Without no_new_privs the filter must go in while CAP_SYS_ADMIN may still be held.
-        load_seccomp(s, chan)?;
-        seccomp_loaded = true;
-    }
     Ok(Prepared {
         program,
         seccomp_loaded,

@@ -61,7 +61,7 @@ fn hier(path: &str) -> Vec<(String, PathBuf)> {
     v
 }
 impl Cgroup {
-    pub fn create(path: &str, _r: Option<&LinuxResources>) -> Result<Cgroup, CgroupError> {
+    pub fn create(path: &str, r: Option<&LinuxResources>) -> Result<Cgroup, CgroupError> {
         let dirs = hier(path);
         for (n, d) in &dirs {
             std::fs::create_dir_all(d)
@@ -90,10 +90,17 @@ impl Cgroup {
                 }
             }
         }
-        Ok(Cgroup {
+        let cg = Cgroup {
             path: path.into(),
             dirs,
-        })
+        };
+        if let Some(r) = r
+            && let Err(e) = cg.apply(r)
+        {
+            let _ = cg.delete();
+            return Err(e);
+        }
+        Ok(cg)
     }
     pub fn open(path: &str) -> Result<Cgroup, CgroupError> {
         let dirs: Vec<_> = hier(path).into_iter().filter(|(_, d)| d.exists()).collect();
@@ -115,17 +122,105 @@ impl Cgroup {
         }
         Ok(())
     }
-    pub fn apply(&self, _r: &LinuxResources) -> Result<(), CgroupError> {
+    fn dir_of(&self, controller: &str) -> Option<&PathBuf> {
+        self.dirs
+            .iter()
+            .find(|(n, _)| n.split(',').any(|c| c == controller))
+            .map(|(_, d)| d)
+    }
+    fn write(&self, controller: &str, file: &str, value: impl ToString) -> Result<(), CgroupError> {
+        let Some(d) = self.dir_of(controller) else {
+            return Ok(());
+        };
+        let p = d.join(file);
+        std::fs::write(&p, value.to_string())
+            .map_err(|e| CgroupError::Io(format!("write {}: {e}", p.display())))
+    }
+    /// v1 only: memory, pids, cpu, cpuset (the common subset podman/docker set).
+    pub fn apply(&self, r: &LinuxResources) -> Result<(), CgroupError> {
+        if let Some(m) = r.memory() {
+            if let Some(v) = m.reservation() {
+                self.write("memory", "memory.soft_limit_in_bytes", v)?;
+            }
+            if let Some(v) = m.limit() {
+                self.write("memory", "memory.limit_in_bytes", v)?;
+            }
+            if let Some(v) = m.swap()
+                && self
+                    .dir_of("memory")
+                    .is_some_and(|d| d.join("memory.memsw.limit_in_bytes").exists())
+            {
+                self.write("memory", "memory.memsw.limit_in_bytes", v)?;
+            }
+            if let Some(v) = m.swappiness()
+                && v <= 100
+            {
+                self.write("memory", "memory.swappiness", v)?;
+            }
+            if m.disable_oom_killer() == Some(true) {
+                self.write("memory", "memory.oom_control", 1)?;
+            }
+        }
+        if let Some(p) = r.pids() {
+            let v = if p.limit() > 0 {
+                p.limit().to_string()
+            } else {
+                "max".into()
+            };
+            self.write("pids", "pids.max", v)?;
+        }
+        if let Some(c) = r.cpu() {
+            if let Some(v) = c.shares()
+                && v > 0
+            {
+                self.write("cpu", "cpu.shares", v)?;
+            }
+            if let Some(v) = c.period()
+                && v > 0
+            {
+                self.write("cpu", "cpu.cfs_period_us", v)?;
+            }
+            if let Some(v) = c.quota()
+                && v != 0
+            {
+                self.write("cpu", "cpu.cfs_quota_us", v)?;
+            }
+            if let Some(v) = c.cpus()
+                && !v.is_empty()
+            {
+                self.write("cpuset", "cpuset.cpus", v)?;
+            }
+            if let Some(v) = c.mems()
+                && !v.is_empty()
+            {
+                self.write("cpuset", "cpuset.mems", v)?;
+            }
+        }
         Ok(())
     }
     pub fn freeze(&self) -> Result<(), CgroupError> {
-        Ok(())
+        self.write("freezer", "freezer.state", "FROZEN")?;
+        for _ in 0..1000 {
+            if self.freezer_state()? == FreezerState::Frozen {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Err(CgroupError::Io("freeze timed out".into()))
     }
     pub fn thaw(&self) -> Result<(), CgroupError> {
-        Ok(())
+        self.write("freezer", "freezer.state", "THAWED")
     }
     pub fn freezer_state(&self) -> Result<FreezerState, CgroupError> {
-        Ok(FreezerState::Thawed)
+        let Some(d) = self.dir_of("freezer") else {
+            return Ok(FreezerState::Thawed);
+        };
+        let s = std::fs::read_to_string(d.join("freezer.state")).unwrap_or_default();
+        Ok(match s.trim() {
+            "FROZEN" => FreezerState::Frozen,
+            "FREEZING" => FreezerState::Freezing,
+            _ => FreezerState::Thawed,
+        })
     }
     pub fn stats(&self) -> Result<CgroupStats, CgroupError> {
         Ok(CgroupStats {})

@@ -178,7 +178,101 @@ struct ExecArgs {
     args: Vec<String>,
 }
 
+/// Set in the environment of the re-executed runtime (see [`reexec_read_only`]).
+const REEXEC_ENV: &str = "_BERTH_RUNTIME_RO_EXE";
+
+/// CVE-2019-5736: a container must not be able to open the runtime's binary for writing
+/// through `/proc/<pid>/exe` of a runtime process that is (or is about to be) in its
+/// namespaces. Before creating or entering a container, re-execute ourselves through a
+/// read-only bind mount of our own binary that is detached right away: `/proc/<pid>/exe`
+/// then names a file on a read-only mount that nothing else can reach, and any write
+/// through it fails with EROFS. Cheaper than copying the binary into a sealed memfd.
+/// Does nothing (and the caller continues unprotected) when not root.
+fn reexec_read_only() {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    if std::env::var_os(REEXEC_ENV).is_some() {
+        return;
+    }
+    let wanted = std::env::args()
+        .skip(1)
+        .any(|a| matches!(a.as_str(), "create" | "run" | "exec"));
+    if !wanted {
+        return;
+    }
+    let dir = if Path::new("/run").is_dir() {
+        PathBuf::from("/run")
+    } else {
+        std::env::temp_dir()
+    };
+    let tmp = dir.join(format!(".berth-runtime-exe.{}", std::process::id()));
+    if std::fs::write(&tmp, b"").is_err() {
+        return;
+    }
+    let Ok(ctmp) = CString::new(tmp.as_os_str().as_bytes()) else {
+        return;
+    };
+    let bind = nix::mount::mount(
+        Some("/proc/self/exe"),
+        tmp.as_path(),
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .and_then(|_| {
+        nix::mount::mount(
+            None::<&str>,
+            tmp.as_path(),
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND
+                | nix::mount::MsFlags::MS_REMOUNT
+                | nix::mount::MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+    });
+    // SAFETY: open of a C string; the fd is used for execveat only.
+    let fd = if bind.is_ok() {
+        unsafe { libc::open(ctmp.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) }
+    } else {
+        -1
+    };
+    let _ = nix::mount::umount2(tmp.as_path(), nix::mount::MntFlags::MNT_DETACH);
+    let _ = std::fs::remove_file(&tmp);
+    if fd < 0 {
+        return;
+    }
+    let args: Vec<CString> = std::env::args_os()
+        .filter_map(|a| CString::new(a.as_bytes()).ok())
+        .collect();
+    let mut env: Vec<CString> = std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            CString::new(kv).ok()
+        })
+        .collect();
+    env.push(CString::new(format!("{REEXEC_ENV}=1")).unwrap_or_default());
+    let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = env.iter().map(|a| a.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    // SAFETY: NULL-terminated arrays of valid C strings; on failure we just go on.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            fd,
+            c"".as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        );
+        libc::close(fd);
+    }
+}
+
 fn main() {
+    reexec_read_only();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
