@@ -222,3 +222,47 @@ fn lsm_fields_are_accepted_or_refused_clearly() {
         assert!(err.contains("SELinux is not enabled"), "{err}");
     }
 }
+
+#[test]
+fn procfs_writes_do_not_follow_a_hostile_proc_symlink() {
+    let Some(rt) = runtime() else { return };
+    let Some(mut b) = Bundle::new(&rt) else {
+        return;
+    };
+    // A fake procfs on the "host", and the rootfs's /proc pointing at it.
+    let host = tempfile::tempdir().expect("host dir");
+    for dir in ["sys/kernel", "self", "1"] {
+        std::fs::create_dir_all(host.path().join(dir)).expect("mkdir");
+    }
+    for file in [
+        "sys/kernel/domainname",
+        "self/oom_score_adj",
+        "1/oom_score_adj",
+    ] {
+        std::fs::write(host.path().join(file), "host\n").expect("write");
+    }
+    let before = hash_tree(host.path());
+    let proc_dir = b.rootfs().join("proc");
+    std::fs::remove_dir(&proc_dir).expect("rmdir proc");
+    std::os::unix::fs::symlink(host.path(), &proc_dir).expect("symlink proc");
+    b.config["linux"]["sysctl"] = json!({"kernel.domainname": "berth-test"});
+    b.config["process"]["oomScoreAdj"] = json!(100);
+    let out = b.run_sh("cat /proc/sys/kernel/domainname /proc/self/oom_score_adj; echo done");
+    eprintln!(
+        "hostile /proc: exit {:?}, stdout {:?}, stderr {:?}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(before, hash_tree(host.path()), "a host file was written");
+    if out.status.success() {
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.contains("berth-test") && stdout.contains("100"),
+            "{stdout}"
+        );
+    } else {
+        assert!(!out.stderr.is_empty(), "failed without a message");
+    }
+    assert!(berth_tests::mounts_under(b.dir.path()).is_empty());
+}
