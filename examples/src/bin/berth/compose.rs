@@ -368,14 +368,47 @@ mod runner {
         Ok(out)
     }
 
+    /// Exec does no `PATH` search: look the program up in the container's root like a shell would.
+    fn resolve_in_container(
+        rec: &container_engine::model::ContainerRecord,
+        mut args: Vec<String>,
+    ) -> Vec<String> {
+        let Some(prog) = args.first().filter(|a| !a.contains('/')).cloned() else {
+            return args;
+        };
+        let path = rec
+            .config
+            .env
+            .iter()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            .to_string();
+        let root = format!("/proc/{}/root", rec.state.pid);
+        for dir in path.split(':').filter(|d| d.starts_with('/')) {
+            let candidate = format!("{dir}/{prog}");
+            if Path::new(&format!("{root}{candidate}")).exists() {
+                args[0] = candidate;
+                break;
+            }
+        }
+        args
+    }
+
+    /// Wait until a dependency meets its `depends_on` condition. For `service_healthy` the
+    /// engine's health state is used when it has one; otherwise the runner probes the
+    /// service's healthcheck itself (exec into the container, `interval`, `retries`).
     fn wait_for(
         engine: &Engine,
         service: &str,
         container: &str,
         condition: &str,
         timeout: Duration,
+        health: Option<&container_compose::Healthcheck>,
     ) -> Res {
         let start = Instant::now();
+        let mut failures = 0u64;
+        let mut last_error = String::new();
+        let mut next_probe = Instant::now();
         loop {
             let rec = engine.record(container).map_err(|e| e.to_string())?;
             let done = match condition {
@@ -384,12 +417,55 @@ mod runner {
                     Some("unhealthy") => {
                         return Err(format!("dependency {service} ({container}) is unhealthy"));
                     }
+                    Some(_) => false,
                     None => {
-                        return Err(format!(
-                            "dependency {service} has no healthcheck (condition service_healthy)"
-                        ));
+                        let Some(h) =
+                            health.filter(|h| h.test.first().is_some_and(|t| t != "NONE"))
+                        else {
+                            return Err(format!(
+                                "dependency {service} has no healthcheck (condition service_healthy)"
+                            ));
+                        };
+                        if !rec.state.running {
+                            return Err(format!(
+                                "dependency {service} ({container}) is not running"
+                            ));
+                        }
+                        if Instant::now() < next_probe {
+                            false
+                        } else {
+                            let args: Vec<String> = match h.test[0].as_str() {
+                                "CMD-SHELL" => {
+                                    vec!["/bin/sh".into(), "-c".into(), h.test[1..].join(" ")]
+                                }
+                                _ => h.test[1..].to_vec(),
+                            };
+                            let args = resolve_in_container(&rec, args);
+                            let code = match engine.exec(container, &args, &[], None, None) {
+                                Ok(pid) => container_engine::runtime::wait_child(pid),
+                                Err(e) => {
+                                    last_error = e.to_string();
+                                    -1
+                                }
+                            };
+                            next_probe =
+                                Instant::now() + h.interval.unwrap_or(Duration::from_secs(30));
+                            if code == 0 {
+                                true
+                            } else {
+                                let grace = h.start_period.is_some_and(|p| start.elapsed() < p);
+                                if !grace {
+                                    failures += 1;
+                                }
+                                if failures >= h.retries.unwrap_or(3) {
+                                    return Err(format!(
+                                        "dependency {service} ({container}) is unhealthy {last_error}"
+                                    ));
+                                }
+                                false
+                            }
+                        }
                     }
-                    _ => false,
                 },
                 "service_completed_successfully" => {
                     if rec.state.running {
@@ -501,6 +577,7 @@ mod runner {
                                 c,
                                 &d.condition,
                                 Duration::from_secs(wait_secs),
+                                p.services[dep].healthcheck.as_ref(),
                             )?;
                         }
                     }
@@ -526,16 +603,7 @@ mod runner {
                         if rec.config.labels.get(SERVICE_LABEL) == Some(service)
                             && !containers.contains(&n)
                         {
-                            let _ = engine.stop(&n, None);
-                            engine
-                                .rm(
-                                    &n,
-                                    RmOptions {
-                                        force: true,
-                                        ..RmOptions::default()
-                                    },
-                                )
-                                .map_err(|e| e.to_string())?;
+                            remove(&engine, &n)?;
                             println!("Container {n} removed");
                         }
                     }
@@ -544,6 +612,26 @@ mod runner {
             }
         }
         Ok(())
+    }
+
+    /// Stop (if needed) and remove a container; a failed removal right after the stop is retried.
+    fn remove(engine: &Engine, c: &str) -> Res {
+        let _ = engine.stop(c, None);
+        let mut last = String::new();
+        for _ in 0..5 {
+            match engine.rm(
+                c,
+                RmOptions {
+                    force: true,
+                    ..RmOptions::default()
+                },
+            ) {
+                Ok(_) => return Ok(()),
+                Err(e) => last = e.to_string(),
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        Err(format!("remove {c}: {last}"))
     }
 
     fn project_containers(
@@ -582,31 +670,13 @@ mod runner {
         let mut left = selected_containers(&engine, p, &[])?;
         for svc in order.iter().rev() {
             for (_, c) in left.iter().filter(|(s, _)| s == svc) {
-                let _ = engine.stop(c, None);
-                engine
-                    .rm(
-                        c,
-                        RmOptions {
-                            force: true,
-                            ..RmOptions::default()
-                        },
-                    )
-                    .map_err(|e| format!("remove {c}: {e}"))?;
+                remove(&engine, c)?;
                 println!("Container {c} removed");
             }
             left.retain(|(s, _)| s != svc);
         }
         for (_, c) in left {
-            let _ = engine.stop(&c, None);
-            engine
-                .rm(
-                    &c,
-                    RmOptions {
-                        force: true,
-                        ..RmOptions::default()
-                    },
-                )
-                .map_err(|e| format!("remove {c}: {e}"))?;
+            remove(&engine, &c)?;
             println!("Container {c} removed");
         }
         let nets = container_engine::network::networks(&engine).map_err(|e| e.to_string())?;
