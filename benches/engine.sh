@@ -29,7 +29,7 @@ echo 'root:x:0:0:root:/root:/bin/sh' > "$WORK/rootfs/etc/passwd"
 echo 'root:x:0:' > "$WORK/rootfs/etc/group"
 tar -C "$WORK/rootfs" -cf "$WORK/rootfs.tar" .
 "$BERTH" --root "$WORK/root" image import "$WORK/rootfs.tar" localhost/busybox:bench >/dev/null
-P="podman --root $WORK/podman --runroot $WORK/podman-run --cgroup-manager cgroupfs --events-backend file"
+P="podman --root $WORK/podman --runroot $WORK/podman-run --cgroup-manager cgroupfs --events-backend file --runtime runc"
 $P import "$WORK/rootfs.tar" localhost/busybox:bench >/dev/null
 export CONTAINERS_CONF="$WORK/containers.conf"
 printf '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]\n' > "$CONTAINERS_CONF"
