@@ -14,10 +14,10 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use crate::error::{Error, Result};
 
 /// The OCI runtime spec version this runtime implements.
-pub const OCI_VERSION: &str = "1.2.0";
+pub const OCI_VERSION: &str = "1.0.2";
 
 const DEFAULT_SPEC_JSON: &str = r#"{
-  "ociVersion": "1.2.0",
+  "ociVersion": "1.0.2",
   "process": {
     "terminal": false,
     "user": {"uid": 0, "gid": 0},
