@@ -243,8 +243,8 @@ impl Monitor<'_> {
             ) {
                 Ok(l) => Some(l),
                 Err(e) => {
-                    self.fail_start(&e);
                     let _ = self.engine.release(self.id);
+                    self.fail_start(&e);
                     return 125;
                 }
             },
@@ -258,7 +258,8 @@ impl Monitor<'_> {
                 Ok(code) => code,
                 Err(e) => {
                     if !self.started {
-                        self.fail_start(&e);
+                        // record the failure and release first; the caller may remove the
+                        // container as soon as it reads the failure
                         let _ = store.update(self.id, |r| {
                             r.state.status = if r.state.started_at.is_empty() {
                                 "created".into()
@@ -270,6 +271,7 @@ impl Monitor<'_> {
                             r.berth.monitor_pid = 0;
                         });
                         let _ = self.engine.release(self.id);
+                        self.fail_start(&e);
                         return 125;
                     }
                     let _ = store.update(self.id, |r| r.state.error = e.to_string());

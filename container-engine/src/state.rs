@@ -79,9 +79,14 @@ impl ContainerStore {
         }
     }
 
-    /// Save a record (atomically).
+    /// Save a record (atomically). The container's directory must exist: a record is
+    /// never brought back by a late writer after the container was removed.
     pub fn save(&self, rec: &ContainerRecord) -> Result<()> {
-        write_json(&self.dir_of(&rec.id).join(RECORD), rec)
+        let dir = self.dir_of(&rec.id);
+        if !dir.is_dir() {
+            return Err(Error::NoSuchContainer(rec.id.clone()));
+        }
+        write_json(&dir.join(RECORD), rec)
     }
 
     /// Load, change and save a record under its lock; returns the new record.
@@ -189,6 +194,8 @@ mod tests {
             name: "/db".into(),
             ..Default::default()
         };
+        std::fs::create_dir_all(s.dir_of(&a.id)).expect("mkdir");
+        std::fs::create_dir_all(s.dir_of(&b.id)).expect("mkdir");
         s.save(&a).expect("save");
         s.save(&b).expect("save");
         assert_eq!(s.resolve("web").expect("r"), a.id);
