@@ -231,7 +231,10 @@ fn create_start_state_exec_kill_delete() {
     // The init was re-parented when `create` exited; its new parent reaps it.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while Path::new(&format!("/proc/{pid}")).exists() {
-        assert!(std::time::Instant::now() < deadline, "process {pid} still there");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process {pid} still there"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
