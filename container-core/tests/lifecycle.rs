@@ -304,3 +304,70 @@ fn five_hundred_cycles_leave_nothing_behind() {
     // Other tests of this binary run in parallel threads; none of ours may remain.
     assert!(child_count() <= 8, "processes leaked");
 }
+
+#[test]
+fn hooks_run_at_their_points_with_the_state() {
+    let Some(e) = env() else { return };
+    let out = e.bundle.parent().expect("dir").join("hooks");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    let hook = |name: &str| {
+        serde_json::json!({
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("cat > {}/{name}.json", out.display())],
+            "env": ["PATH=/usr/bin:/bin"]
+        })
+    };
+    let hooks: oci_spec::runtime::Hooks = serde_json::from_value(serde_json::json!({
+        "createRuntime": [hook("createRuntime")],
+        "poststart": [hook("poststart")],
+        "poststop": [hook("poststop")],
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo started > /tmp/started"]}]
+    }))
+    .expect("hooks");
+    let mut s = spec_with(&["true"], false);
+    s.set_hooks(Some(hooks));
+    let id = berth_tests::unique_name("hk");
+    let mut c =
+        Container::create(&id, &e.bundle, &s, &e.root, CreateOptions::default()).expect("create");
+    let created: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out.join("createRuntime.json")).expect("createRuntime ran"),
+    )
+    .expect("state json");
+    assert_eq!(created["id"], id.as_str());
+    assert_eq!(created["pid"], c.pid());
+    assert!(!out.join("poststart.json").exists());
+    c.start().expect("start");
+    assert!(out.join("poststart.json").exists());
+    assert_eq!(c.wait().expect("wait"), 0);
+    assert_eq!(
+        std::fs::read_to_string(e.bundle.join("rootfs/tmp/started"))
+            .expect("startContainer ran in the container"),
+        "started\n"
+    );
+    c.delete(false).expect("delete");
+    let stopped: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("poststop.json")).expect("poststop ran"))
+            .expect("json");
+    assert_eq!(stopped["status"], "stopped");
+}
+
+#[test]
+fn pause_and_resume() {
+    let Some(e) = env() else { return };
+    let id = berth_tests::unique_name("pz");
+    let mut c = Container::create(
+        &id,
+        &e.bundle,
+        &spec_with(&["sleep", "60"], false),
+        &e.root,
+        CreateOptions::default(),
+    )
+    .expect("create");
+    c.start().expect("start");
+    c.pause().expect("pause");
+    assert_eq!(c.status(), Status::Paused);
+    c.resume().expect("resume");
+    assert_eq!(c.status(), Status::Running);
+    assert!(c.pids().expect("pids").contains(&c.pid()));
+    c.delete(true).expect("delete");
+}
