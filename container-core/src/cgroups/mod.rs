@@ -44,6 +44,14 @@ pub fn path_for(p: Option<&Path>, id: &str) -> Result<String, CgroupError> {
 }
 fn hier(path: &str) -> Vec<(String, PathBuf)> {
     let mut v = vec![];
+    // Pure cgroup v2: one hierarchy at /sys/fs/cgroup.
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        v.push((
+            String::new(),
+            Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/')),
+        ));
+        return v;
+    }
     for e in std::fs::read_dir("/sys/fs/cgroup")
         .into_iter()
         .flatten()
