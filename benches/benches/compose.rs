@@ -6,7 +6,9 @@ use std::hint::black_box;
 
 /// A 50-service project with the keys real projects use (written to `dir`).
 pub fn write_project(dir: &std::path::Path) {
-    let mut y = String::from("x-common: &common\n  restart: unless-stopped\n  logging:\n    driver: json-file\n    options: {max-size: 10m}\nservices:\n");
+    let mut y = String::from(
+        "x-common: &common\n  restart: unless-stopped\n  logging:\n    driver: json-file\n    options: {max-size: 10m}\nservices:\n",
+    );
     for i in 0..50 {
         y += &format!(
             "  svc{i}:\n    <<: *common\n    image: \"registry.local/app{i}:${{TAG:-1.0}}\"\n    command: [\"/bin/app\", \"--port\", \"{port}\"]\n    environment:\n      - INDEX={i}\n      - MODE=${{MODE:-prod}}\n    ports: [\"{port}:{port}\", \"127.0.0.1:{dbg}:9229\"]\n    volumes: [\"data{v}:/data\", \"./conf/{i}:/etc/app:ro\"]\n    networks:\n      front:\n        aliases: [app{i}]\n      back: {{}}\n    healthcheck:\n      test: [\"CMD\", \"/bin/app\", \"health\"]\n      interval: 10s\n      retries: 3\n    deploy:\n      resources: {{limits: {{cpus: '0.5', memory: 256M}}}}\n",
@@ -38,7 +40,12 @@ fn bench(c: &mut Criterion) {
     });
     let project = container_compose::load(&opts).expect("load");
     c.bench_function("compose_plan_50_services", |b| {
-        b.iter(|| black_box(container_compose::Plan::new(black_box(&project), &Default::default()).expect("plan")))
+        b.iter(|| {
+            black_box(
+                container_compose::Plan::new(black_box(&project), &Default::default())
+                    .expect("plan"),
+            )
+        })
     });
 }
 
