@@ -407,6 +407,7 @@ impl Container {
             .process()
             .as_ref()
             .ok_or_else(|| Error::spec("process", "missing"))?;
+        check_console(process, &opts.console_socket, opts.return_console)?;
         let process_plan_v = process_plan(
             process,
             linux.seccomp().as_ref(),
@@ -987,6 +988,7 @@ impl Container {
             s
         })?;
         let linux = self.file.spec.linux().as_ref();
+        check_console(process, &opts.console_socket, opts.return_console)?;
         let pplan = process_plan(
             process,
             linux.and_then(|l| l.seccomp().as_ref()),
@@ -1072,6 +1074,17 @@ impl Container {
             status: None,
         })
     }
+}
+
+/// A terminal needs somewhere to send the pty master: refuse before any side effect.
+fn check_console(process: &Process, socket: &Option<PathBuf>, keep: bool) -> Result<()> {
+    if process.terminal().unwrap_or(false) && socket.is_none() && !keep {
+        return Err(Error::spec(
+            "process.terminal",
+            "a terminal needs a console socket (--console-socket)",
+        ));
+    }
+    Ok(())
 }
 
 fn write_id_map(pid: i32, file: &str, maps: &[oci_spec::runtime::LinuxIdMapping]) -> Result<()> {
