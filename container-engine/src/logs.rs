@@ -206,7 +206,9 @@ pub fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>> {
     if let Ok(d) = humantime::parse_duration(s) {
         let d = chrono::Duration::from_std(d)
             .map_err(|_| Error::Invalid(format!("duration out of range: {s}")))?;
-        return Ok(chrono::Utc::now() - d);
+        return chrono::Utc::now()
+            .checked_sub_signed(d)
+            .ok_or_else(|| Error::Invalid(format!("duration out of range: {s}")));
     }
     if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S") {
         return Ok(t.and_utc());
