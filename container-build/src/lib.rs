@@ -13,5 +13,6 @@
 //! assert_eq!(records[1].value, vec!["echo hi"]);
 //! ```
 
+pub mod instructions;
 pub mod parser;
 pub mod shell;

@@ -206,7 +206,11 @@ fn create_start_state_exec_kill_delete() {
         "-c",
         "echo in-container; cat /proc/1/cmdline",
     ]);
-    assert_eq!(text(&ex.stdout), "in-container\nsleep\060\0", "{ex:?}");
+    assert_eq!(
+        text(&ex.stdout),
+        "in-container\nsleep\u{0}60\u{0}",
+        "{ex:?}"
+    );
     let ex = b.rt(&["exec", &id, "sh", "-c", "exit 5"]);
     assert_eq!(ex.status.code(), Some(5));
     let ps = b.rt(&["ps", "--format", "json", &id]);
