@@ -1,8 +1,12 @@
 #!/bin/sh
-# Whole-process comparison: `berth run --rm IMAGE true` vs `podman run --rm` on the same
-# busybox image, without network and with a bridge network, measured by hyperfine in one
-# run. Needs root, busybox-static, podman, hyperfine; builds berth in release mode.
-# Usage: [BERTH=path/to/berth] benches/engine.sh [runs]   (prints a markdown table; ratios vs podman)
+# Whole-process comparison: `berth run --rm IMAGE true` vs `podman run --rm` and
+# `docker run --rm` (dockerd started for the bench) on the same busybox image, without
+# network and with a bridge network, measured by hyperfine in one run; then the memory of
+# an idle detached container (monitor + container vs conmon + container, vs dockerd's shim).
+# Everything networked runs in a throwaway network namespace entered with
+# `nsenter --net` (not `ip netns exec`, which remounts /sys and hides the cgroup mounts).
+# Needs root, busybox-static, podman, docker.io, hyperfine; builds berth in release mode.
+# Usage: [BERTH=path/to/berth] benches/engine.sh [runs]   (prints markdown tables)
 set -eu
 cd "$(dirname "$0")/.."
 RUNS="${1:-30}"
@@ -12,16 +16,26 @@ if [ -z "${BERTH:-}" ]; then
 fi
 WORK="$(mktemp -d /tmp/berth-bench.XXXXXX)"
 NS="berth-bench-$$"
+IN_NS="nsenter --net=/run/netns/$NS"
+DOCKERD_PID=""
 cleanup() {
     "$BERTH" --root "$WORK/root" rm -f $("$BERTH" --root "$WORK/root" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
-    ip netns exec "$NS" "$BERTH" --root "$WORK/root" network rm benchnet >/dev/null 2>&1 || true
-    podman --root "$WORK/podman" --runroot "$WORK/podman-run" rmi -a -f >/dev/null 2>&1 || true
+    $IN_NS "$BERTH" --root "$WORK/root" network rm benchnet >/dev/null 2>&1 || true
+    $P rm -a -f >/dev/null 2>&1 || true
+    $P rmi -a -f >/dev/null 2>&1 || true
+    if [ -n "$DOCKERD_PID" ]; then
+        $D rm -f $($D ps -aq 2>/dev/null) >/dev/null 2>&1 || true
+        kill "$DOCKERD_PID" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.2; done
+    fi
     ip netns delete "$NS" 2>/dev/null || true
     for m in $(grep " $WORK" /proc/self/mountinfo | awk '{print $5}' | sort -r); do umount -l "$m" 2>/dev/null || true; done
     rm -rf "$WORK"
 }
+P="podman --root $WORK/podman --runroot $WORK/podman-run --cgroup-manager cgroupfs --events-backend file --runtime runc"
+D="docker -H unix://$WORK/docker.sock"
 trap cleanup EXIT
-# a busybox rootfs, imported into both
+# a busybox rootfs, imported into all three
 mkdir -p "$WORK/rootfs/bin" "$WORK/rootfs/etc" "$WORK/rootfs/proc" "$WORK/rootfs/sys" "$WORK/rootfs/dev" "$WORK/rootfs/tmp"
 cp /bin/busybox "$WORK/rootfs/bin/"
 for a in $(/bin/busybox --list); do [ -e "$WORK/rootfs/bin/$a" ] || ln -s busybox "$WORK/rootfs/bin/$a"; done
@@ -29,17 +43,50 @@ echo 'root:x:0:0:root:/root:/bin/sh' > "$WORK/rootfs/etc/passwd"
 echo 'root:x:0:' > "$WORK/rootfs/etc/group"
 tar -C "$WORK/rootfs" -cf "$WORK/rootfs.tar" .
 "$BERTH" --root "$WORK/root" image import "$WORK/rootfs.tar" localhost/busybox:bench >/dev/null
-P="podman --root $WORK/podman --runroot $WORK/podman-run --cgroup-manager cgroupfs --events-backend file --runtime runc"
 $P import "$WORK/rootfs.tar" localhost/busybox:bench >/dev/null
 export CONTAINERS_CONF="$WORK/containers.conf"
 printf '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]\n' > "$CONTAINERS_CONF"
 ip netns add "$NS"
-ip netns exec "$NS" ip link set lo up
-ip netns exec "$NS" "$BERTH" --root "$WORK/root" network create benchnet >/dev/null
+$IN_NS ip link set lo up
+$IN_NS "$BERTH" --root "$WORK/root" network create benchnet >/dev/null
+# dockerd in the namespace (its docker0 and iptables rules stay there)
+$IN_NS dockerd --data-root "$WORK/docker" --exec-root "$WORK/docker-run" --pidfile "$WORK/docker.pid" \
+    --host "unix://$WORK/docker.sock" --default-ulimit nofile=1024:1024 >"$WORK/dockerd.log" 2>&1 &
+DOCKERD_PID=$!
+for _ in $(seq 100); do $D version >/dev/null 2>&1 && break; sleep 0.2; done
+$D import "$WORK/rootfs.tar" localhost/busybox:bench >/dev/null
 hyperfine -N --warmup 3 --runs "$RUNS" --export-markdown "$WORK/none.md" \
     -n "berth run --rm (no network)" "$BERTH --root $WORK/root run --rm --network none localhost/busybox:bench true" \
-    -n "podman run --rm (no network)" "$P run --rm --network none localhost/busybox:bench true"
+    -n "podman run --rm (no network)" "$P run --rm --network none localhost/busybox:bench true" \
+    -n "docker run --rm (no network)" "$D run --rm --network none localhost/busybox:bench true"
 hyperfine -N --warmup 3 --runs "$RUNS" --export-markdown "$WORK/bridge.md" \
-    -n "berth run --rm (bridge)" "ip netns exec $NS $BERTH --root $WORK/root run --rm --network benchnet localhost/busybox:bench true" \
-    -n "podman run --rm (bridge)" "ip netns exec $NS $P run --rm localhost/busybox:bench true"
+    -n "berth run --rm (bridge)" "$IN_NS $BERTH --root $WORK/root run --rm --network benchnet localhost/busybox:bench true" \
+    -n "podman run --rm (bridge)" "$IN_NS $P run --rm localhost/busybox:bench true" \
+    -n "docker run --rm (bridge)" "$IN_NS $D run --rm localhost/busybox:bench true"
 cat "$WORK/none.md" "$WORK/bridge.md"
+
+# memory of one idle detached container: proportional set size (kB) of the processes
+# that stay: berth's monitor + the container; podman's conmon + the container; dockerd's
+# containerd-shim + the container (dockerd and containerd themselves not counted).
+pss() { awk '/^Pss:/ {s+=$2} END {print s+0}' /proc/"$1"/smaps_rollup 2>/dev/null || echo 0; }
+id=$("$BERTH" --root "$WORK/root" run -d --network none localhost/busybox:bench sleep 600)
+sleep 1
+mon=$(grep -o '"MonitorPid": *[0-9]*' "$WORK/root/containers/$id/config.v2.json" | grep -o '[0-9]*$')
+ctr=$("$BERTH" --root "$WORK/root" inspect -f '{{.State.Pid}}' "$id")
+b_mon=$(pss "$mon"); b_ctr=$(pss "$ctr")
+pid=$($P run -d --network none localhost/busybox:bench sleep 600)
+sleep 1
+cpid=$($P inspect -f '{{.State.Pid}}' "$pid")
+conmon=$(ps -o ppid= -p "$cpid" | tr -d ' ')
+p_mon=$(pss "$conmon"); p_ctr=$(pss "$cpid")
+did=$($D run -d --network none localhost/busybox:bench sleep 600)
+sleep 1
+dpid=$($D inspect -f '{{.State.Pid}}' "$did")
+shim=$(ps -o ppid= -p "$dpid" | tr -d ' ')
+d_mon=$(pss "$shim"); d_ctr=$(pss "$dpid")
+echo
+echo "| idle detached container (PSS) | keeper process | container | total |"
+echo "|---|---|---|---|"
+echo "| berth (monitor) | $b_mon kB | $b_ctr kB | $((b_mon + b_ctr)) kB |"
+echo "| podman (conmon) | $p_mon kB | $p_ctr kB | $((p_mon + p_ctr)) kB |"
+echo "| docker (containerd-shim) | $d_mon kB | $d_ctr kB | $((d_mon + d_ctr)) kB |"

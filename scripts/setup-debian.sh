@@ -16,7 +16,8 @@ fi
 
 PACKAGES="crun runc podman buildah skopeo umoci containerd docker.io docker-compose
 docker-registry busybox-static hyperfine nftables iptables iproute2 python3-venv
-uidmap apache2-utils redis-server libseccomp-dev pkg-config ca-certificates"
+uidmap apache2-utils redis-server libseccomp-dev pkg-config ca-certificates
+openssl util-linux mount"
 
 missing=""
 for p in $PACKAGES; do

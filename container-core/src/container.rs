@@ -37,6 +37,7 @@ pub struct CreateOptions {
     pid_file: Option<PathBuf>,
     preserve_fds: u32,
     no_pivot: bool,
+    init: bool,
 }
 
 macro_rules! stdio_builders {
@@ -88,6 +89,13 @@ impl CreateOptions {
     /// Use move-mount + chroot instead of pivot_root (rootfs on ramfs/initramfs).
     pub fn no_pivot(mut self, yes: bool) -> Self {
         self.no_pivot = yes;
+        self
+    }
+
+    /// Keep a small init as pid 1 that reaps zombies and forwards signals, and run the
+    /// program as its child (`docker run --init`, without a tini binary).
+    pub fn init(mut self, yes: bool) -> Self {
+        self.init = yes;
         self
     }
 }
@@ -287,6 +295,7 @@ fn process_plan(
             .map(|b| (b.height() as u16, b.width() as u16)),
         stdio,
         preserve_fds: preserve_fds as i32,
+        reaper: false,
     })
 }
 
@@ -408,13 +417,14 @@ impl Container {
             .as_ref()
             .ok_or_else(|| Error::spec("process", "missing"))?;
         check_console(process, &opts.console_socket, opts.return_console)?;
-        let process_plan_v = process_plan(
+        let mut process_plan_v = process_plan(
             process,
             linux.seccomp().as_ref(),
             opts.stdio,
             opts.preserve_fds,
             runtime_root,
         )?;
+        process_plan_v.reaper = opts.init;
         let mounts = spec
             .mounts()
             .iter()
@@ -501,12 +511,31 @@ impl Container {
 
         // cgroup.
         let cgroup_path = crate::cgroups::path_for(linux.cgroups_path().as_deref(), id)?;
-        let cgroup = Cgroup::create(&cgroup_path, linux.resources().as_ref())?;
+        let resources = linux.resources().clone().map(|mut r| {
+            if let Some(rules) = r.devices().as_ref().filter(|d| !d.is_empty()) {
+                let devs = linux.devices().clone().unwrap_or_default();
+                r.set_devices(Some(crate::cgroups::devices::with_default_allows(
+                    rules, &devs,
+                )));
+            }
+            r
+        });
+        let cgroup = Cgroup::create(&cgroup_path, resources.as_ref())?;
         let cgroup_dirs: Vec<(String, PathBuf)> = cgroup
             .paths()
             .into_iter()
             .map(|h| (h.mount_name, h.dir))
             .collect();
+        // The init joins the cgroup itself (no global migration lock), unless it enters a
+        // cgroup or user namespace by path, where the parent moves it.
+        let self_join = !join
+            .iter()
+            .any(|(_, t)| t.intersects(CloneFlags::CLONE_NEWCGROUP | CloneFlags::CLONE_NEWUSER));
+        let attach = if self_join {
+            Some(cgroup.attach()?)
+        } else {
+            None
+        };
         guard.cgroup = Some(cgroup);
 
         // exec.fifo
@@ -600,6 +629,7 @@ impl Container {
             parent_hooks: !parent_hooks.is_empty(),
             create_container_hooks: hooks::of_kind(spec, "createContainer"),
             start_container_hooks: hooks::of_kind(spec, "startContainer"),
+            cgroup: attach,
         };
 
         let mut file = StateFile {
@@ -620,7 +650,9 @@ impl Container {
             &plan,
             &mut guard,
             |pid, guard| {
-                if let Some(cg) = &guard.cgroup {
+                if let Some(cg) = &guard.cgroup
+                    && !self_join
+                {
                     cg.add_pid(pid)?;
                 }
                 if new_userns {
@@ -1038,6 +1070,7 @@ impl Container {
             parent_hooks: false,
             create_container_hooks: Vec::new(),
             start_container_hooks: Vec::new(),
+            cgroup: None,
         };
         let mut guard = CreateGuard {
             dir: PathBuf::new(),

@@ -43,6 +43,9 @@ pub(crate) struct ProcessPlan {
     pub console_size: Option<(u16, u16)>,
     pub stdio: [Option<OwnedFd>; 3],
     pub preserve_fds: i32,
+    /// Stay as a reaping, signal-forwarding pid 1 and run the program in a child
+    /// (`docker run --init`, tini's job).
+    pub reaper: bool,
 }
 
 /// What the intermediate process does before cloning.
@@ -73,6 +76,9 @@ pub(crate) struct InitPlan {
     pub parent_hooks: bool,
     pub create_container_hooks: Vec<HookSpec>,
     pub start_container_hooks: Vec<HookSpec>,
+    /// Handles for the init to join its cgroup itself (clone3 into the cgroup2 directory,
+    /// `0` to each v1 `tasks`); None: the parent moves it (`cgroup.procs`).
+    pub cgroup: Option<crate::cgroups::Attach>,
 }
 
 static HOOK_STATE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -120,6 +126,7 @@ fn intermediate_inner(
     keep.extend(plan.fifo.iter().map(|f| f.as_raw_fd()));
     keep.extend(plan.process.stdio.iter().flatten().map(|f| f.as_raw_fd()));
     keep.extend_from_slice(extra_keep);
+    keep.extend(plan.cgroup.iter().flat_map(|a| a.fds()));
     // No fd of the caller beyond stdio and the preserved ones goes further.
     sys::close_all_except(3 + plan.process.preserve_fds, &mut keep);
     // SAFETY: prctl with constant arguments. Not dumpable: no one in the container can
@@ -143,15 +150,14 @@ fn intermediate_inner(
     let flags = plan.ns.clone_flags.bits() as libc::c_ulong
         | libc::CLONE_PARENT as libc::c_ulong
         | libc::SIGCHLD as libc::c_ulong;
-    // SAFETY: a fork-like clone (no new stack): this process is single-threaded (forked).
-    let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
-    if pid < 0 {
-        return Err(ChildError::sys(
-            "namespaces",
-            format!("clone {:?}", plan.ns.clone_flags),
-            Errno::last(),
-        ));
+    let pid = match &plan.cgroup {
+        Some(a) => a.clone_child(flags).map(i64::from),
+        // SAFETY: a fork-like clone (no new stack): this process is single-threaded (forked).
+        None => sys::cvt_long(unsafe {
+            libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize)
+        }),
     }
+    .map_err(|e| ChildError::sys("namespaces", format!("clone {:?}", plan.ns.clone_flags), e))?;
     if pid == 0 {
         return Ok(Some(()));
     }
@@ -162,6 +168,10 @@ fn intermediate_inner(
 
 /// The container's init: set up, report Created, wait for start, exec.
 fn init(plan: &InitPlan, chan: &Channel) -> Result<Infallible, ChildError> {
+    if let Some(a) = &plan.cgroup {
+        a.join_self()
+            .map_err(|(p, e)| ChildError::sys("cgroup", format!("join {}", p.display()), e))?;
+    }
     set_stdio(&plan.process)?;
     match chan.recv() {
         Ok((Msg::Go(state), _)) => {
@@ -390,6 +400,9 @@ pub(crate) fn exec(p: &ProcessPlan, prepared: Prepared) -> Result<Infallible, Ch
     argv.push(std::ptr::null());
     let mut envp: Vec<*const libc::c_char> = p.env.iter().map(|a| a.as_ptr()).collect();
     envp.push(std::ptr::null());
+    if p.reaper {
+        reap_and_forward();
+    }
     // SAFETY: NULL-terminated arrays of valid C strings.
     unsafe { libc::execve(prepared.program.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
     let e = Errno::last();
@@ -402,6 +415,64 @@ pub(crate) fn exec(p: &ProcessPlan, prepared: Prepared) -> Result<Infallible, Ch
         ),
         code,
     )
+}
+
+/// `--init`: fork; the child returns and execs the program, this process stays pid 1,
+/// reaps every zombie and forwards signals to the child; it exits with the child's
+/// status. Everything (namespaces, caps, seccomp) is already in place, so the program
+/// gets the same confinement. Returns only in the child.
+fn reap_and_forward() {
+    // SAFETY: signal-mask and process calls on local data; no allocation.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigprocmask(libc::SIG_SETMASK, &all, &mut old);
+        let child = libc::fork();
+        if child < 0 {
+            fatal(
+                &format!("init: fork: {}", crate::error::errno_text(Errno::last())),
+                1,
+            );
+        }
+        if child == 0 {
+            // Its own process group, in the foreground of the terminal if there is one.
+            libc::setpgid(0, 0);
+            if libc::isatty(0) == 1 {
+                libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+                libc::tcsetpgrp(0, libc::getpid());
+                libc::signal(libc::SIGTTOU, libc::SIG_DFL);
+            }
+            libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+            return;
+        }
+        libc::prctl(libc::PR_SET_NAME, c"berth-init".as_ptr(), 0, 0, 0);
+        loop {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let sig = libc::sigwaitinfo(&all, &mut info);
+            if sig < 0 {
+                continue;
+            }
+            if sig != libc::SIGCHLD {
+                libc::kill(child, sig);
+                continue;
+            }
+            loop {
+                let mut st = 0;
+                let r = libc::waitpid(-1, &mut st, libc::WNOHANG);
+                if r <= 0 {
+                    break;
+                }
+                if r == child {
+                    exit(if libc::WIFEXITED(st) {
+                        libc::WEXITSTATUS(st)
+                    } else {
+                        128 + libc::WTERMSIG(st)
+                    });
+                }
+            }
+        }
+    }
 }
 
 fn fatal(msg: &str, code: i32) -> ! {

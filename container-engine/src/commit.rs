@@ -1,17 +1,14 @@
-//! `commit` (a container's upper dir becomes a new image layer, with `--change`) and a
-//! small Dockerfile builder over it for the instructions a base-image-less quickstart
-//! needs (FROM, RUN, COPY/ADD of local files, CMD, ENTRYPOINT, ENV, WORKDIR, EXPOSE,
-//! LABEL, USER, VOLUME, STOPSIGNAL). Full builds (multi-stage, cache, heredocs) are
-//! `container-build`'s job; this one exists so the engine can build without it.
+//! `commit` (a container's upper dir becomes a new image layer, with `--change`) and
+//! `build`, which hands a Dockerfile to `container-build` (multi-stage, layer cache,
+//! `RUN` through `container-core`) with this engine's image store.
 
-use crate::engine::{Engine, RmOptions};
-use crate::error::{Error, IoContext, Result};
+use crate::engine::Engine;
+use crate::error::{Error, Result};
 use crate::images::{find, img_err, store};
-use crate::options::RunOptions;
+use container_image::ImageConfig;
 use container_image::image::HistoryItem;
-use container_image::{ImageConfig, Layer};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// `commit` options.
 #[derive(Debug, Clone, Default)]
@@ -205,8 +202,28 @@ impl Engine {
         Ok(img.id().to_string())
     }
 
-    /// Build `dockerfile` (default `<context>/Dockerfile`) into an image tagged `tag`;
-    /// `progress` gets one line per step. Returns the image id.
+    /// Build an image with `container-build` (multi-stage, layer cache, `RUN` in
+    /// containers through `container-core`) into this engine's image store; `progress`
+    /// sees every step event. `RUN` containers live under `<runtime root>/build` unless
+    /// `opts.runtime_root` says otherwise.
+    pub fn build(
+        &self,
+        opts: &container_build::BuildOptions,
+        progress: &mut dyn FnMut(&container_build::BuildEvent),
+    ) -> Result<container_build::BuildOutput> {
+        let store = store(self)?;
+        let mut opts = opts.clone();
+        if opts.runtime_root.is_none() {
+            opts.runtime_root = Some(self.runtime_root().join("build"));
+        }
+        container_build::Builder::new(store)
+            .build(&opts, progress)
+            .map_err(|e| Error::Build(e.to_string()))
+    }
+
+    /// Build `dockerfile` (default `<context>/Dockerfile`) into an image tagged `tag`
+    /// with [`Engine::build`]; `progress` gets one line per event, as Docker's classic
+    /// builder prints them. Returns the image id.
     pub fn build_simple(
         &self,
         context: &Path,
@@ -214,223 +231,19 @@ impl Engine {
         tag: Option<&str>,
         progress: &mut dyn FnMut(&str),
     ) -> Result<String> {
-        let df = dockerfile
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| context.join("Dockerfile"));
-        let text = std::fs::read_to_string(&df).ctx("read Dockerfile", &df)?;
-        let mut lines = Vec::new();
-        let mut cur = String::new();
-        for raw in text.lines() {
-            let t = raw.trim();
-            if cur.is_empty() && (t.starts_with('#') || t.is_empty()) {
-                continue;
-            }
-            if let Some(x) = t.strip_suffix('\\') {
-                cur.push_str(x);
-                cur.push(' ');
-                continue;
-            }
-            cur.push_str(t);
-            lines.push(std::mem::take(&mut cur));
-        }
-        if !cur.is_empty() {
-            lines.push(cur);
-        }
-        let store = store(self)?;
-        let mut cfg: Option<ImageConfig> = None;
-        let mut layers: Vec<Layer> = Vec::new();
-        let total = lines.len();
-        let tmp_tag = format!(
-            "localhost/berth-build-tmp:{}",
-            &crate::fsutil::new_id()?[..16]
-        );
-        let result = (|| -> Result<String> {
-            for (i, line) in lines.iter().enumerate() {
-                progress(&format!("Step {}/{total} : {line}", i + 1));
-                let (ins, args) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
-                let args = args.trim();
-                match ins.to_ascii_uppercase().as_str() {
-                    "FROM" => {
-                        let name = args.split_whitespace().next().unwrap_or_default();
-                        let base = find(&store, name)?;
-                        cfg = Some(base.config.clone());
-                        layers = base.layers.clone();
-                    }
-                    "RUN" | "COPY" | "ADD" => {
-                        let c = cfg.as_mut().ok_or_else(|| {
-                            Error::Build("no FROM before the first instruction".into())
-                        })?;
-                        let layer = if ins.eq_ignore_ascii_case("RUN") {
-                            let img = store
-                                .write_image(c, &layers, Some(&tmp_tag))
-                                .map_err(img_err)?;
-                            self.build_run(
-                                &img.id().to_string(),
-                                &tmp_tag,
-                                &json_or_shell(args),
-                                &store,
-                            )?
-                        } else {
-                            build_copy(&store, context, c, args)?
-                        };
-                        c.push_history(HistoryItem {
-                            created: Some(now()),
-                            created_by: Some(format!("{} {args}", ins.to_ascii_uppercase())),
-                            ..Default::default()
-                        });
-                        layers.push(layer);
-                    }
-                    "ARG" | "MAINTAINER" | "HEALTHCHECK" | "SHELL" => {
-                        progress(&format!(" ---> {ins} ignored by this builder"));
-                    }
-                    _ => {
-                        let c = cfg.as_mut().ok_or_else(|| {
-                            Error::Build("no FROM before the first instruction".into())
-                        })?;
-                        apply_change(c, line)
-                            .map_err(|e| Error::Build(format!("line {line:?}: {e}")))?;
-                        c.push_history(HistoryItem {
-                            created: Some(now()),
-                            created_by: Some(format!("/bin/sh -c #(nop) {line}")),
-                            empty_layer: true,
-                            ..Default::default()
-                        });
-                    }
-                }
-            }
-            let mut c = cfg.ok_or_else(|| Error::Build("Dockerfile has no FROM".into()))?;
-            if let Some(o) = c.raw_mut().as_object_mut() {
-                o.insert("created".into(), json!(now()));
-            }
-            let img = store.write_image(&c, &layers, tag).map_err(img_err)?;
-            progress(&format!(
-                "Successfully built {}",
-                crate::fsutil::short_id(&img.id().to_string())
-            ));
-            if let Some(t) = tag {
-                progress(&format!("Successfully tagged {t}"));
-            }
-            Ok(img.id().to_string())
-        })();
-        let _ = store.remove(&tmp_tag);
-        result
-    }
-
-    fn build_run(
-        &self,
-        _image_id: &str,
-        tmp_tag: &str,
-        cmd: &[String],
-        store: &container_image::Store,
-    ) -> Result<Layer> {
-        let opts = RunOptions {
-            image: tmp_tag.to_string(),
-            entrypoint: Some(Vec::new()),
-            cmd: cmd.to_vec(),
-            network: Some("none".into()),
+        let opts = container_build::BuildOptions {
+            context: context.to_path_buf(),
+            dockerfile: dockerfile.map(Path::to_path_buf),
+            tags: tag.map(String::from).into_iter().collect(),
             ..Default::default()
         };
-        let attach = crate::monitor::AttachFds {
-            stdin: None,
-            stdout: 1,
-            stderr: 2,
-        };
-        let r = self.run_attached(&opts, attach, |_, _| {})?;
-        let out = (|| -> Result<Layer> {
-            if r.exit_code != 0 {
-                return Err(Error::Build(format!(
-                    "The command '{}' returned a non-zero code: {}",
-                    cmd.join(" "),
-                    r.exit_code
-                )));
+        let out = self.build(&opts, &mut |e| {
+            if let Some(line) = e.to_line() {
+                progress(&line);
             }
-            let rec = self.record(&r.id)?;
-            let upper = store
-                .snapshots()
-                .upper_dir(&rec.berth.snapshot)
-                .map_err(img_err)?;
-            container_image::diff::create_layer(store, &upper, &Default::default()).map_err(img_err)
-        })();
-        let _ = self.rm(
-            &r.id,
-            RmOptions {
-                force: true,
-                volumes: true,
-            },
-        );
-        out
+        })?;
+        Ok(out.image.id().to_string())
     }
-}
-
-fn build_copy(
-    store: &container_image::Store,
-    context: &Path,
-    cfg: &ImageConfig,
-    args: &str,
-) -> Result<Layer> {
-    let words: Vec<String> = if args.trim_start().starts_with('[') {
-        serde_json::from_str(args).map_err(|e| Error::Build(format!("COPY {args}: {e}")))?
-    } else {
-        args.split_whitespace()
-            .filter(|w| !w.starts_with("--"))
-            .map(String::from)
-            .collect()
-    };
-    if words.len() < 2 {
-        return Err(Error::Build(format!(
-            "COPY requires at least two arguments: {args}"
-        )));
-    }
-    let (srcs, dst) = words.split_at(words.len() - 1);
-    let dst = &dst[0];
-    let wd = cfg.working_dir().unwrap_or_else(|| "/".into());
-    let dst_abs = if dst.starts_with('/') {
-        dst.clone()
-    } else {
-        format!("{}/{dst}", wd.trim_end_matches('/'))
-    };
-    let tmp = tempdir_in(store.root())?;
-    let res = (|| -> Result<Layer> {
-        let ctx = context
-            .canonicalize()
-            .ctx("resolve build context", context)?;
-        let dst_in = tmp.join(dst_abs.trim_start_matches('/'));
-        let into_dir = dst.ends_with('/') || srcs.len() > 1;
-        for s in srcs {
-            let src = ctx.join(s.trim_start_matches('/'));
-            let src = src.canonicalize().ctx("COPY source", &src)?;
-            if !src.starts_with(&ctx) {
-                return Err(Error::Build(format!(
-                    "COPY {s}: outside of the build context"
-                )));
-            }
-            let meta = std::fs::metadata(&src).ctx("stat", &src)?;
-            if meta.is_dir() {
-                crate::volumes::copy_tree(&src, &dst_in)?;
-            } else {
-                let target = if into_dir {
-                    dst_in.join(src.file_name().unwrap_or_default())
-                } else {
-                    dst_in.clone()
-                };
-                if let Some(p) = target.parent() {
-                    std::fs::create_dir_all(p).ctx("create", p)?;
-                }
-                std::fs::copy(&src, &target).ctx("copy", &src)?;
-            }
-        }
-        container_image::diff::create_layer(store, &tmp, &Default::default()).map_err(img_err)
-    })();
-    let _ = std::fs::remove_dir_all(&tmp);
-    res
-}
-
-fn tempdir_in(root: &Path) -> Result<PathBuf> {
-    let d = root
-        .join("tmp")
-        .join(format!("copy-{}", &crate::fsutil::new_id()?[..16]));
-    std::fs::create_dir_all(&d).ctx("create", &d)?;
-    Ok(d)
 }
 
 #[cfg(test)]

@@ -210,17 +210,21 @@ impl Engine {
         }
         for d in &opts.devices {
             let d = options::parse_device(d)?;
-            if !Path::new(&d.path_on_host).exists() {
-                return Err(Error::Invalid(format!(
-                    "error gathering device information while adding custom device \"{}\": no such file or directory",
-                    d.path_on_host
-                )));
-            }
+            crate::spec::device_numbers(&d.path_on_host)?;
             hc.devices.push(d);
         }
         hc.cap_add = opts.cap_add.clone();
         hc.cap_drop = opts.cap_drop.clone();
-        hc.security_opt = opts.security_opt.clone();
+        crate::spec::capabilities(opts.privileged, &hc.cap_add, &hc.cap_drop)?;
+        // a seccomp profile given by path is stored by content, as Docker's CLI sends it
+        hc.security_opt = Vec::new();
+        for o in &opts.security_opt {
+            let parsed = crate::spec::parse_security_opts(std::slice::from_ref(o))?;
+            match parsed.seccomp_profile {
+                Some(text) => hc.security_opt.push(format!("seccomp={text}")),
+                None => hc.security_opt.push(o.clone()),
+            }
+        }
         hc.privileged = opts.privileged;
         hc.init = opts.init;
         hc.readonly_rootfs = opts.read_only;
@@ -780,14 +784,17 @@ impl Engine {
         let (uid, gid, groups) = resolve_user(&rootfs, &rec.config.user)?;
         let mut args = rec.config.entrypoint.clone();
         args.extend(rec.config.cmd.iter().cloned());
-        let mut spec =
-            crate::spec::build(rec, &args, extra, net.netns.as_deref(), uid, gid, &groups);
-        spec["root"]["path"] = json!(rootfs.to_string_lossy());
-        if rec.host_config.init {
-            // pid 1 becomes a reaper forked by the runtime itself: no tini binary
-            spec["annotations"] = json!({crate::runtime::INIT_ANNOTATION: "true"});
-        }
-        fsutil::write_json(&bundle.join("config.json"), &spec)?;
+        let spec = crate::spec::build(
+            rec,
+            &args,
+            extra,
+            net.netns.as_deref(),
+            &rootfs.to_string_lossy(),
+            uid,
+            gid,
+            &groups,
+        )?;
+        crate::state::write_json_volatile(&bundle.join("config.json"), &spec)?;
         rec.berth.netns = net.netns.unwrap_or_default();
         rec.network_settings = net.settings;
         Ok(())
@@ -902,7 +909,7 @@ impl Engine {
             .update(&id, |r| r.berth.manually_stopped = true)?;
         let rec = self.reconcile(rec)?;
         if rec.state.status == "paused" {
-            let _ = crate::runtime::cgroups::freeze(&crate::runtime::cgroups::path(&id), false);
+            self.thaw(&id);
         }
         if !rec.state.running && rec.state.status != "restarting" {
             return Ok(id);
@@ -918,12 +925,12 @@ impl Engine {
             Duration::from_secs(rec.config.stop_timeout.unwrap_or(10).max(0) as u64)
         });
         if rec.state.pid > 0 && process_alive(rec.state.pid, rec.berth.pid_start) {
-            let _ = crate::runtime::kill(rec.state.pid, sig);
+            let _ = signal(rec.state.pid, sig);
         }
         if !self.wait_stopped(&id, timeout)? {
             let rec = self.containers.load(&id)?;
             if rec.state.pid > 0 && process_alive(rec.state.pid, rec.berth.pid_start) {
-                let _ = crate::runtime::kill(rec.state.pid, libc::SIGKILL);
+                let _ = signal(rec.state.pid, libc::SIGKILL);
             }
             if !self.wait_stopped(&id, Duration::from_secs(10))? {
                 self.cleanup_orphan(&id)?;
@@ -967,7 +974,7 @@ impl Engine {
     fn cleanup_orphan(&self, id: &str) -> Result<()> {
         let rec = self.containers.load(id)?;
         if rec.state.pid > 0 && process_alive(rec.state.pid, rec.berth.pid_start) {
-            let _ = crate::runtime::kill(rec.state.pid, libc::SIGKILL);
+            let _ = signal(rec.state.pid, libc::SIGKILL);
             for _ in 0..200 {
                 if !process_alive(rec.state.pid, rec.berth.pid_start) {
                     break;
@@ -975,10 +982,12 @@ impl Engine {
                 std::thread::sleep(Duration::from_millis(5));
             }
         }
-        for pid in crate::runtime::cgroups::pids(&crate::runtime::cgroups::path(id)) {
-            let _ = crate::runtime::kill(pid, libc::SIGKILL);
+        // the runtime's side: every process of the container, its cgroup, its state
+        if let Ok(c) = container_core::Container::load(id, &self.runtime_root)
+            && let Err(e) = c.delete(true)
+        {
+            tracing::warn!(id, error = %e, "delete orphaned container");
         }
-        crate::runtime::delete(id);
         self.containers.update(id, |r| {
             if r.state.running {
                 r.state.exit_code = 137;
@@ -1004,7 +1013,7 @@ impl Engine {
                 "Cannot kill container: {name_or_id}: container {id} is not running"
             )));
         }
-        crate::runtime::kill(rec.state.pid, sig)?;
+        self::signal(rec.state.pid, sig)?;
         Ok(id)
     }
 
@@ -1025,7 +1034,9 @@ impl Engine {
         if rec.state.paused {
             return Err(Error::Conflict(format!("Container {id} is already paused")));
         }
-        crate::runtime::cgroups::freeze(&crate::runtime::cgroups::path(&id), true)?;
+        self.core(&id)?
+            .pause()
+            .map_err(crate::monitor::core_error)?;
         self.containers.update(&id, |r| {
             r.state.paused = true;
             r.state.status = "paused".into();
@@ -1040,7 +1051,9 @@ impl Engine {
         if !rec.state.paused {
             return Err(Error::Conflict(format!("Container {id} is not paused")));
         }
-        crate::runtime::cgroups::freeze(&crate::runtime::cgroups::path(&id), false)?;
+        self.core(&id)?
+            .resume()
+            .map_err(crate::monitor::core_error)?;
         self.containers.update(&id, |r| {
             r.state.paused = false;
             r.state.status = "running".into();
@@ -1068,10 +1081,10 @@ impl Engine {
                 r.host_config.auto_remove = false;
             })?;
             if rec.state.paused {
-                let _ = crate::runtime::cgroups::freeze(&crate::runtime::cgroups::path(&id), false);
+                self.thaw(&id);
             }
             if rec.state.pid > 0 {
-                let _ = crate::runtime::kill(rec.state.pid, libc::SIGKILL);
+                let _ = signal(rec.state.pid, libc::SIGKILL);
             }
             if !self.wait_stopped(&id, Duration::from_secs(10))? {
                 self.cleanup_orphan(&id)?;
@@ -1199,7 +1212,10 @@ impl Engine {
                 rec.id
             )));
         }
-        let mut pids = crate::runtime::cgroups::pids(&crate::runtime::cgroups::path(&rec.id));
+        let mut pids = self
+            .core(&rec.id)?
+            .pids()
+            .map_err(crate::monitor::core_error)?;
         if pids.is_empty() {
             pids.push(rec.state.pid);
         }
@@ -1208,8 +1224,7 @@ impl Engine {
     }
 
     /// `docker exec`: start `args` in the running container (stdio inherited from the
-    /// caller); returns the pid of the caller's child to wait on with
-    /// [`crate::runtime::wait_child`].
+    /// caller); returns the pid of the caller's child to wait on with [`wait_child`].
     pub fn exec(
         &self,
         name_or_id: &str,
@@ -1218,6 +1233,27 @@ impl Engine {
         user: Option<&str>,
         workdir: Option<&str>,
     ) -> Result<i32> {
+        let cfg = ExecConfig {
+            args: args.to_vec(),
+            env: env.to_vec(),
+            user: user.map(String::from),
+            workdir: workdir.map(String::from),
+            tty: false,
+        };
+        Ok(self.exec_with(name_or_id, &cfg, None)?.pid())
+    }
+
+    /// `docker exec` with every option: `stdio` replaces the caller's fds 0/1/2 (ignored
+    /// with `tty`, where the process gets a new pty whose master
+    /// [`container_core::ExecProcess::take_console`] returns). The process is a child of
+    /// the caller, in the container's namespaces and cgroup, with its capabilities,
+    /// seccomp profile and `no_new_privs`.
+    pub fn exec_with(
+        &self,
+        name_or_id: &str,
+        cfg: &ExecConfig,
+        stdio: Option<[std::os::fd::OwnedFd; 3]>,
+    ) -> Result<container_core::ExecProcess> {
         let rec = self.record(name_or_id)?;
         if !rec.state.running {
             return Err(Error::Conflict(format!(
@@ -1231,50 +1267,134 @@ impl Engine {
                 rec.id
             )));
         }
+        if cfg.args.is_empty() {
+            return Err(Error::Invalid("no command specified".into()));
+        }
+        let ctr = self.core(&rec.id)?;
         let mut envs = rec.config.env.clone();
-        for e in env {
+        if cfg.tty && !envs.iter().any(|e| e.starts_with("TERM=")) {
+            envs.push("TERM=xterm".into());
+        }
+        for e in &cfg.env {
             let key = e.split('=').next().unwrap_or_default().to_string();
             envs.retain(|x| x.split('=').next() != Some(key.as_str()));
             envs.push(e.clone());
         }
         let root = PathBuf::from(format!("/proc/{}/root", rec.state.pid));
-        let user = user.unwrap_or(&rec.config.user);
+        let user = cfg.user.as_deref().unwrap_or(&rec.config.user);
         let (uid, gid, groups) = resolve_user(&root, user)?;
-        let spec = crate::runtime::ExecSpec {
-            args: args.to_vec(),
-            env: envs,
-            cwd: workdir
-                .map(String::from)
-                .unwrap_or_else(|| rec.config.working_dir.clone()),
-            uid,
-            gid,
-            groups,
-        };
-        crate::runtime::exec(&rec.id, rec.state.pid, &spec)
+        let mut process = ctr
+            .spec()
+            .process()
+            .clone()
+            .ok_or_else(|| Error::Runtime("container spec has no process".into()))?;
+        process.set_args(Some(cfg.args.clone()));
+        process.set_env(Some(envs));
+        let cwd = cfg
+            .workdir
+            .clone()
+            .unwrap_or_else(|| rec.config.working_dir.clone());
+        process.set_cwd(PathBuf::from(if cwd.is_empty() { "/" } else { &cwd }));
+        let mut u = process.user().clone();
+        u.set_uid(uid);
+        u.set_gid(gid);
+        u.set_additional_gids(Some(groups));
+        process.set_user(u);
+        process.set_terminal(Some(cfg.tty));
+        process.set_console_size(None);
+        let mut opts = container_core::ExecOptions::default();
+        if cfg.tty {
+            opts = opts.return_console(true);
+        } else if let Some([i, o, e]) = stdio {
+            opts = opts.stdin(i).stdout(o).stderr(e);
+        }
+        ctr.exec(&process, opts).map_err(|e| match e {
+            container_core::Error::Child(c) => Error::Runtime(format!(
+                "OCI runtime exec failed: exec failed: unable to start container process: {c}{}",
+                if c.kind == container_core::ChildErrorKind::ExecutableNotFound
+                    && !c.to_string().to_lowercase().contains("no such file")
+                    && !c.to_string().contains("not found")
+                {
+                    ": executable file not found in $PATH"
+                } else {
+                    ""
+                }
+            )),
+            other => crate::monitor::core_error(other),
+        })
     }
 
-    /// Resource usage from the container's cgroup: (memory bytes, memory limit or 0,
-    /// cpu nanoseconds, pids).
+    /// Set the window size of a container's terminal (`-t`), as a resize of the client's
+    /// terminal asks for: through the pty slave its process 1 holds as stdin.
+    pub fn resize(&self, name_or_id: &str, rows: u16, cols: u16) -> Result<()> {
+        let rec = self.record(name_or_id)?;
+        if !rec.state.running || !rec.config.tty {
+            return Err(Error::Conflict(format!(
+                "Container {} is not running with a terminal",
+                rec.id
+            )));
+        }
+        let path = format!("/proc/{}/fd/0", rec.state.pid);
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(&path)
+            .ctx("open container terminal", Path::new(&path))?;
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        use std::os::fd::AsRawFd;
+        // SAFETY: ioctl with a valid winsize on a terminal fd we hold.
+        if unsafe { libc::ioctl(f.as_raw_fd(), libc::TIOCSWINSZ, &ws) } != 0 {
+            return Err(Error::last_os("resize container terminal"));
+        }
+        Ok(())
+    }
+
+    /// `State.Health.Status` of a container: `starting`, `healthy`, `unhealthy`, or None
+    /// when it has no healthcheck. The container's monitor runs the probes.
+    pub fn health(&self, name_or_id: &str) -> Result<Option<String>> {
+        Ok(self.record(name_or_id)?.state.health.map(|h| h.status))
+    }
+
+    /// Resource usage from the container's cgroup.
     pub fn stats(&self, name_or_id: &str) -> Result<ContainerStats> {
         let rec = self.record(name_or_id)?;
-        let path = crate::runtime::cgroups::path(&rec.id);
-        let read = |ctl: &str, files: &[&str]| -> Option<u64> {
-            let dir = crate::runtime::cgroups::dir(&path, ctl)?;
-            files.iter().find_map(|f| {
-                std::fs::read_to_string(dir.join(f))
-                    .ok()
-                    .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            })
-        };
-        let limit = read("memory", &["memory.limit_in_bytes", "memory.max"]).unwrap_or(0);
+        let st = self
+            .core(&rec.id)?
+            .stats()
+            .map_err(crate::monitor::core_error)?;
+        let mem = st.memory.unwrap_or_default();
         Ok(ContainerStats {
             id: rec.id.clone(),
             name: rec.short_name().to_string(),
-            memory_usage: read("memory", &["memory.usage_in_bytes", "memory.current"]).unwrap_or(0),
-            memory_limit: if limit >= 1 << 62 { 0 } else { limit },
-            cpu_ns: read("cpuacct", &["cpuacct.usage"]).unwrap_or(0),
-            pids: read("pids", &["pids.current"]).unwrap_or(0),
+            memory_usage: mem.usage,
+            memory_limit: if mem.limit >= 1 << 62 { 0 } else { mem.limit },
+            cpu_ns: st.cpu.map(|c| c.usage_total).unwrap_or(0),
+            pids: st.pids.map(|p| p.current).unwrap_or(0),
         })
+    }
+
+    /// The runtime's view of a container (its state under the runtime root).
+    fn core(&self, id: &str) -> Result<container_core::Container> {
+        container_core::Container::load(id, &self.runtime_root).map_err(|e| match e {
+            container_core::Error::NotFound { .. } => {
+                Error::Conflict(format!("Container {id} is not running"))
+            }
+            other => crate::monitor::core_error(other),
+        })
+    }
+
+    /// Thaw a frozen container (before a stop or kill), ignoring errors.
+    fn thaw(&self, id: &str) {
+        if let Ok(c) = self.core(id) {
+            let _ = c.resume();
+        }
     }
 
     /// Undo what `prepare` made (rootfs mount, network); idempotent.
@@ -1352,24 +1472,45 @@ impl Engine {
     }
 }
 
-/// Was the container's last process killed by the OOM killer (from its memory cgroup)?
-pub fn oom_killed(id: &str) -> bool {
-    let path = crate::runtime::cgroups::path(id);
-    let Some(dir) = crate::runtime::cgroups::dir(&path, "memory") else {
-        return false;
-    };
-    for f in ["memory.oom_control", "memory.events"] {
-        if let Ok(s) = std::fs::read_to_string(dir.join(f)) {
-            for line in s.lines() {
-                if let Some(v) = line.strip_prefix("oom_kill ")
-                    && v.trim().parse::<u64>().unwrap_or(0) > 0
-                {
-                    return true;
-                }
-            }
+/// Send `sig` to `pid`.
+fn signal(pid: i32, sig: i32) -> Result<()> {
+    // SAFETY: kill has no memory preconditions.
+    if unsafe { libc::kill(pid, sig) } != 0 {
+        return Err(Error::last_os("kill container"));
+    }
+    Ok(())
+}
+
+/// Wait for a process started by [`Engine::exec`] (a child of the caller); its exit
+/// code, or 128+signal.
+pub fn wait_child(pid: i32) -> i32 {
+    let mut st = 0;
+    // SAFETY: waitpid on our child.
+    while unsafe { libc::waitpid(pid, &mut st, 0) } < 0 {
+        if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return 255;
         }
     }
-    false
+    if libc::WIFEXITED(st) {
+        libc::WEXITSTATUS(st)
+    } else {
+        128 + libc::WTERMSIG(st)
+    }
+}
+
+/// What [`Engine::exec_with`] runs.
+#[derive(Debug, Clone, Default)]
+pub struct ExecConfig {
+    /// Program and arguments.
+    pub args: Vec<String>,
+    /// `KEY=value` added to the container's environment.
+    pub env: Vec<String>,
+    /// `user[:group]` (default: the container's user).
+    pub user: Option<String>,
+    /// Working directory (default: the container's).
+    pub workdir: Option<String>,
+    /// A new pty for the process (`exec -t`).
+    pub tty: bool,
 }
 
 /// Resolve `user[:group]` against the rootfs's `/etc/passwd` and `/etc/group`.

@@ -21,6 +21,14 @@ pub enum Error {
     /// No network with this name.
     #[error("network {0} not found")]
     NoSuchNetwork(String),
+    /// No such path inside a container (`cp`).
+    #[error("Could not find the file {path} in container {container}")]
+    NoSuchPath {
+        /// The path, as the caller gave it.
+        path: String,
+        /// The container, as the caller named it.
+        container: String,
+    },
     /// An id prefix matches more than one container.
     #[error("multiple IDs found with provided prefix: {0}")]
     Ambiguous(String),

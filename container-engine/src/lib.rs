@@ -8,7 +8,10 @@
 //!
 //! A started container gets a **monitor**: a process the library forks (twice, with
 //! `setsid`, so it is adopted away from the caller) that owns the container's stdio,
-//! writes its json-file logs, reaps it, records its exit and applies its restart policy.
+//! writes its json-file logs, runs its healthcheck, reaps it, records its exit and
+//! applies its restart policy. The monitor creates the container with
+//! `container_core::Container`, so every container gets the runtime's isolation (Docker's
+//! capabilities, seccomp profile and masked paths unless the run options say otherwise).
 //! The program that started the container may exit; the container and its monitor go on.
 //!
 //! Hand-written parts and why: the Go-template subset of `--format` ([`template`]),
@@ -22,25 +25,31 @@
 //! assert_eq!(template::render("{{.State.Status}}", &doc).unwrap(), "running");
 //! ```
 
+pub mod changes;
 pub mod commit;
+pub mod compose;
+pub mod distribution;
 pub mod engine;
 pub mod error;
 pub mod fsutil;
 pub mod handle;
+pub mod health;
 pub mod images;
 pub mod logs;
 pub mod model;
 pub mod monitor;
+pub mod netops;
 pub mod network;
 pub mod options;
 pub mod restart;
-pub mod runtime;
 pub mod spec;
 pub mod state;
+pub mod tarwalk;
 pub mod template;
+pub mod transfer;
 pub mod volumes;
 
-pub use engine::{ContainerStats, Engine, RmOptions, RunResult};
+pub use engine::{ContainerStats, Engine, ExecConfig, RmOptions, RunResult, wait_child};
 pub use error::{Error, Result};
 pub use handle::ContainerHandle;
 pub use monitor::AttachFds;

@@ -1,11 +1,16 @@
 //! The per-container monitor: a process the library forks (fork, `setsid`, fork again)
-//! that outlives its caller. It owns the container's stdio pipes, writes the json-file
-//! log, reaps the container (it is a child subreaper and watches a pidfd), records the
-//! exit, applies the restart policy, and finally releases the container's resources (and
-//! removes it for `--rm`).
+//! that outlives its caller. It creates and starts the container with
+//! [`container_core::Container`] (so the container gets the runtime's namespaces,
+//! cgroups, capabilities, seccomp filter, masked paths; the container's init is the
+//! monitor's child), owns its stdio pipes or pty, writes the json-file log, runs its
+//! healthcheck ([`crate::health`]), reaps it (it is a child subreaper and watches a
+//! pidfd), records the exit, applies the restart policy, and finally deletes the runtime
+//! state and releases the container's resources (and removes it for `--rm`).
 //!
 //! A foreground `run` passes its own stdin/stdout/stderr as attach fds; the monitor then
-//! copies output to them too and reports the exit code over a status pipe.
+//! copies output to them too and reports the exit code over a status pipe. With `-t` the
+//! container gets a pty; its master stays in the monitor, sized like the caller's
+//! terminal, and [`crate::Engine::resize`] follows the caller's resizes.
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -307,6 +312,10 @@ impl Monitor<'_> {
         if let Some(l) = log.as_mut() {
             let _ = l.flush_partial();
         }
+        // Release the network and rootfs while the record still names this monitor:
+        // `stop` waits for the monitor, so a `start` right after it never races this
+        // teardown (which would remove the netns or rootfs the new run just made).
+        let _ = self.engine.release(self.id);
         let _ = store.update(self.id, |r| {
             r.state.status = "exited".into();
             r.state.running = false;
@@ -316,7 +325,6 @@ impl Monitor<'_> {
             r.berth.monitor_pid = 0;
             r.berth.monitor_start = 0;
         });
-        let _ = self.engine.release(self.id);
         if let Ok(r) = store.load(self.id)
             && r.host_config.auto_remove
         {
@@ -329,40 +337,57 @@ impl Monitor<'_> {
     fn run_once(&mut self, log: &mut Option<LogWriter>, stdin_open: &mut bool) -> Result<i32> {
         let store = &self.engine.containers;
         let rec = store.load(self.id)?;
-        let (out_r, out_w) = pipe(libc::O_CLOEXEC)?;
-        let (err_r, err_w) = pipe(libc::O_CLOEXEC)?;
-        let stdin_pipe = if rec.berth.interactive {
-            Some(pipe(libc::O_CLOEXEC)?)
-        } else {
-            None
-        };
-        // SAFETY: dup2 our pipe ends over 0/1/2 for the container to inherit, then back.
-        unsafe {
-            if let Some((r, _)) = &stdin_pipe {
-                libc::dup2(r.as_raw_fd(), 0);
-            }
-            libc::dup2(out_w.as_raw_fd(), 1);
-            libc::dup2(err_w.as_raw_fd(), 2);
-        }
         let bundle = store.dir_of(self.id).join("bundle");
-        let netns = if rec.berth.netns.is_empty() {
-            None
+        let spec = container_core::spec::load_bundle(&bundle).map_err(core_error)?;
+        let rt = self.engine.runtime_root.clone();
+        // whatever a run whose monitor died left behind goes first
+        if let Ok(old) = container_core::Container::load(self.id, &rt) {
+            let _ = old.delete(true);
+        }
+        let tty = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false);
+        let mut opts = container_core::CreateOptions::default().init(rec.host_config.init);
+        let mut pipes_out: Vec<(OwnedFd, u8)> = Vec::new();
+        let mut stdin_w = None;
+        if tty {
+            opts = opts.return_console(true);
         } else {
-            Some(std::path::PathBuf::from(&rec.berth.netns))
-        };
-        let started = crate::runtime::create_start(self.id, &bundle, netns.as_deref());
-        dev_null_stdio();
-        drop(out_w);
-        drop(err_w);
-        let stdin_w = stdin_pipe.map(|(r, w)| {
-            drop(r);
-            w
-        });
-        let pid = started?;
+            let (out_r, out_w) = pipe(libc::O_CLOEXEC)?;
+            let (err_r, err_w) = pipe(libc::O_CLOEXEC)?;
+            let stdin_r = if rec.berth.interactive {
+                let (r, w) = pipe(libc::O_CLOEXEC)?;
+                stdin_w = Some(w);
+                r
+            } else {
+                dev_null()?
+            };
+            opts = opts.stdin(stdin_r).stdout(out_w).stderr(err_w);
+            pipes_out.push((out_r, 1));
+            pipes_out.push((err_r, 2));
+        }
+        let mut ctr = container_core::Container::create(self.id, &bundle, &spec, &rt, opts)
+            .map_err(core_error)?;
+        let console = ctr.take_console();
+        if let (Some(m), Some(a)) = (&console, self.attach.and_then(|a| a.stdin)) {
+            copy_winsize(a, m.as_raw_fd());
+        }
+        if let Err(e) = ctr.start() {
+            let _ = ctr.delete(true);
+            return Err(core_error(e));
+        }
+        let pid = ctr.pid();
         let pid_start = crate::state::process_start_time(pid).unwrap_or(0);
         // SAFETY: getpid has no preconditions.
         let me = unsafe { libc::getpid() };
         let my_start = crate::state::process_start_time(me).unwrap_or(0);
+        let has_health = rec
+            .config
+            .healthcheck
+            .as_ref()
+            .is_some_and(crate::health::enabled);
         store.update(self.id, |r| {
             r.state.status = "running".into();
             r.state.running = true;
@@ -371,6 +396,7 @@ impl Monitor<'_> {
             r.state.pid = pid;
             r.state.started_at = now_rfc3339();
             r.state.error.clear();
+            r.state.health = has_health.then(crate::health::starting);
             r.berth.pid_start = pid_start;
             r.berth.monitor_pid = me;
             r.berth.monitor_start = my_start;
@@ -387,16 +413,26 @@ impl Monitor<'_> {
         } else {
             None
         };
-        let mut fds: Vec<(RawFd, u8)> = vec![(out_r.as_raw_fd(), 1), (err_r.as_raw_fd(), 2)];
+        // (fd, kind): 0 the caller's stdin, 1 stdout (or the pty), 2 stderr
+        let mut fds: Vec<(RawFd, u8)> =
+            pipes_out.iter().map(|(f, k)| (f.as_raw_fd(), *k)).collect();
+        if let Some(m) = &console {
+            fds.push((m.as_raw_fd(), 1));
+        }
         let attach_in = if *stdin_open {
             self.attach.and_then(|a| a.stdin)
         } else {
             None
         };
-        let mut stdin_w = stdin_w;
         if let Some(fd) = attach_in {
             fds.push((fd, 0));
         }
+        let mut health = rec
+            .config
+            .healthcheck
+            .clone()
+            .filter(crate::health::enabled)
+            .map(|h| crate::health::Runner::new(h, Instant::now()));
         let mut exit: Option<i32> = None;
         let mut buf = vec![0u8; 64 * 1024];
         let mut drain_deadline: Option<Instant> = None;
@@ -418,7 +454,22 @@ impl Monitor<'_> {
                     revents: 0,
                 });
             }
-            let timeout = if exit.is_some() { 50 } else { 1000 };
+            let health_fd = health.as_ref().and_then(|h| h.output_fd());
+            if exit.is_none()
+                && let Some(fd) = health_fd
+            {
+                pfds.push(libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+            }
+            let mut timeout: i32 = if exit.is_some() { 50 } else { 1000 };
+            if exit.is_none()
+                && let Some(h) = &health
+            {
+                timeout = timeout.min(h.next_wakeup_ms(Instant::now()));
+            }
             // SAFETY: poll on a vector of pollfds we own.
             let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout) };
             if n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
@@ -433,6 +484,14 @@ impl Monitor<'_> {
                 // SAFETY: read into our buffer.
                 let r = unsafe { libc::read(*fd, buf.as_mut_ptr().cast(), buf.len()) };
                 if r <= 0 {
+                    if r < 0
+                        && matches!(
+                            std::io::Error::last_os_error().raw_os_error(),
+                            Some(libc::EINTR) | Some(libc::EAGAIN)
+                        )
+                    {
+                        continue;
+                    }
                     closed.push(i);
                     if *kind == 0 {
                         stdin_w = None; // EOF of the caller's stdin closes the container's
@@ -445,6 +504,8 @@ impl Monitor<'_> {
                     0 => {
                         if let Some(w) = &stdin_w {
                             write_all(w.as_raw_fd(), data);
+                        } else if let Some(m) = &console {
+                            write_all(m.as_raw_fd(), data);
                         }
                     }
                     1 | 2 => {
@@ -466,7 +527,18 @@ impl Monitor<'_> {
             for i in closed.into_iter().rev() {
                 fds.remove(i);
             }
-            // reap: the container and any orphan adopted by us
+            if let Some(h) = health.as_mut() {
+                if let Some(fd) = health_fd {
+                    let i = fds.len() + usize::from(exit.is_none() && pidfd.is_some());
+                    if pfds.get(i).is_some_and(|p| p.revents != 0 && p.fd == fd) {
+                        h.read_output();
+                    }
+                }
+                if exit.is_none() {
+                    h.tick(self.engine, self.id, Instant::now());
+                }
+            }
+            // reap: the container, a healthcheck probe, any orphan adopted by us
             loop {
                 let mut st = 0;
                 // SAFETY: waitpid on any child.
@@ -474,14 +546,17 @@ impl Monitor<'_> {
                 if r <= 0 {
                     break;
                 }
+                let code = if libc::WIFEXITED(st) {
+                    libc::WEXITSTATUS(st)
+                } else if libc::WIFSIGNALED(st) {
+                    128 + libc::WTERMSIG(st)
+                } else {
+                    255
+                };
                 if r == pid {
-                    exit = Some(if libc::WIFEXITED(st) {
-                        libc::WEXITSTATUS(st)
-                    } else if libc::WIFSIGNALED(st) {
-                        128 + libc::WTERMSIG(st)
-                    } else {
-                        255
-                    });
+                    exit = Some(code);
+                } else if let Some(h) = health.as_mut() {
+                    h.reaped(self.engine, self.id, r, code);
                 }
             }
             if pidfd.is_none() && exit.is_none() && crate::state::process_start_time(pid).is_none()
@@ -497,10 +572,23 @@ impl Monitor<'_> {
                 }
             }
         }
+        if let Some(h) = health.as_mut() {
+            h.abandon();
+        }
         drop(stdin_w);
+        drop(console);
         let code = exit.unwrap_or(255);
-        let oom = crate::engine::oom_killed(self.id);
-        crate::runtime::delete(self.id);
+        // the cgroup's OOM kills only count under a limit of its own: skip the ~30 cgroup
+        // file reads of `stats` otherwise
+        let oom = rec.host_config.memory > 0
+            && ctr
+                .stats()
+                .ok()
+                .and_then(|s| s.memory)
+                .is_some_and(|m| m.oom_kills > 0);
+        if let Err(e) = ctr.delete(true) {
+            tracing::warn!(id = self.id, error = %e, "delete container");
+        }
         store.update(self.id, |r| {
             r.state.status = "exited".into();
             r.state.running = false;
@@ -510,5 +598,50 @@ impl Monitor<'_> {
             r.state.finished_at = now_rfc3339();
         })?;
         Ok(code)
+    }
+}
+
+/// A container-core error as the engine reports a failed start (Docker's wording, so the
+/// CLI maps "executable file not found" / "no such file" to 127, "permission denied" to
+/// 126).
+pub(crate) fn core_error(e: container_core::Error) -> Error {
+    use container_core::ChildErrorKind as K;
+    match &e {
+        container_core::Error::Child(c)
+            if c.kind == K::ExecutableNotFound
+                && !c.to_string().to_lowercase().contains("no such file")
+                && !c.to_string().contains("not found") =>
+        {
+            Error::Runtime(format!(
+                "failed to create task for container: unable to start container process: {c}: executable file not found in $PATH"
+            ))
+        }
+        container_core::Error::Child(c) => Error::Runtime(format!(
+            "failed to create task for container: unable to start container process: {c}"
+        )),
+        _ => Error::Runtime(format!("container runtime: {e}")),
+    }
+}
+
+fn dev_null() -> Result<OwnedFd> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| Error::Sys {
+            what: "open /dev/null",
+            source: e,
+        })?;
+    Ok(OwnedFd::from(f))
+}
+
+/// Give the pty `to` the window size of the terminal `from` (when it is one).
+pub(crate) fn copy_winsize(from: RawFd, to: RawFd) {
+    // SAFETY: ioctls with a valid winsize out/in pointer.
+    unsafe {
+        let mut ws: libc::winsize = std::mem::zeroed();
+        if libc::ioctl(from, libc::TIOCGWINSZ, &mut ws) == 0 && ws.ws_row > 0 {
+            libc::ioctl(to, libc::TIOCSWINSZ, &ws);
+        }
     }
 }

@@ -253,9 +253,132 @@ pub fn setup(engine: &Engine, rec: &ContainerRecord) -> Result<NetSetup> {
                     ipam_config: None,
                 },
             );
+            // networks joined later with `network connect` are joined again at each start
+            let extras = match extra_networks(engine, &rec.id) {
+                Ok(x) => x,
+                Err(e) => return Err(fail(e)),
+            };
+            let mut joined: Vec<String> = Vec::new();
+            for (name, extra) in extras {
+                if name == net || s.networks.contains_key(&name) {
+                    continue;
+                }
+                if nets.inspect(&name).is_err() {
+                    // removed while the container was stopped: nothing to join
+                    continue;
+                }
+                match connect_ns(&nets, rec, &name, &ns, &extra) {
+                    Ok(ep) => {
+                        joined.push(name.clone());
+                        s.networks.insert(name, ep);
+                    }
+                    Err(e) => {
+                        for j in &joined {
+                            let _ = nets.disconnect(j, &rec.id);
+                        }
+                        return Err(fail(e));
+                    }
+                }
+            }
         }
     }
     Ok(out)
+}
+
+/// A network joined with `network connect`: what to ask for at each start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ExtraNetwork {
+    /// `--alias`.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// `--ip`.
+    #[serde(default)]
+    pub ip: Option<String>,
+}
+
+fn extras_path(engine: &Engine, id: &str) -> PathBuf {
+    engine.containers.dir_of(id).join("networks.json")
+}
+
+/// The networks a container joined with `network connect` (by network name).
+pub fn extra_networks(
+    engine: &Engine,
+    id: &str,
+) -> Result<std::collections::BTreeMap<String, ExtraNetwork>> {
+    let p = extras_path(engine, id);
+    if !p.exists() {
+        return Ok(Default::default());
+    }
+    crate::fsutil::read_json(&p)
+}
+
+/// Record the networks a container joined with `network connect`.
+pub fn save_extra_networks(
+    engine: &Engine,
+    id: &str,
+    extras: &std::collections::BTreeMap<String, ExtraNetwork>,
+) -> Result<()> {
+    let p = extras_path(engine, id);
+    if extras.is_empty() {
+        return match std::fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io("remove", &p, e)),
+        };
+    }
+    crate::fsutil::write_json(&p, extras)
+}
+
+/// Join the namespace `ns` of `rec` to the user network `name` (no published ports:
+/// those belong to the first network, like Docker's).
+pub fn connect_ns(
+    nets: &Networks,
+    rec: &ContainerRecord,
+    name: &str,
+    ns: &Netns,
+    extra: &ExtraNetwork,
+) -> Result<EndpointSettings> {
+    let ip = match extra.ip.as_deref().map(str::parse) {
+        Some(Ok(ip)) => Some(ip),
+        Some(Err(_)) => {
+            return Err(Error::Invalid(format!(
+                "invalid IPv4 address: {}",
+                extra.ip.as_deref().unwrap_or_default()
+            )));
+        }
+        None => None,
+    };
+    let mut aliases = extra.aliases.clone();
+    if name != container_net::DEFAULT_BRIDGE {
+        aliases.push(rec.short_name().to_string());
+        aliases.push(rec.id[..12].to_string());
+    }
+    let att = nets
+        .connect(
+            name,
+            &rec.id,
+            ns,
+            ConnectOptions {
+                name: Some(rec.short_name().to_string()),
+                hostname: Some(rec.config.hostname.clone()),
+                aliases: aliases.clone(),
+                ip,
+                ..Default::default()
+            },
+        )
+        .map_err(net_err)?;
+    Ok(EndpointSettings {
+        aliases,
+        network_id: att.network_id.clone(),
+        gateway: att.gateway.map(|g| g.to_string()).unwrap_or_default(),
+        ip_address: att.ip.to_string(),
+        ip_prefix_len: att.prefix_len,
+        mac_address: container_net::mac_string(&att.mac),
+        ipam_config: extra
+            .ip
+            .as_ref()
+            .map(|ip| serde_json::json!({"IPv4Address": ip})),
+    })
 }
 
 /// Undo `setup`: leave the networks, delete the namespace. Idempotent.

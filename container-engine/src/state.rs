@@ -86,7 +86,13 @@ impl ContainerStore {
         if !dir.is_dir() {
             return Err(Error::NoSuchContainer(rec.id.clone()));
         }
-        write_json(&dir.join(RECORD), rec)
+        if rec.host_config.auto_remove {
+            // a `--rm` container's record is gone when it stops: atomic for readers,
+            // but not worth an fsync
+            write_json_volatile(&dir.join(RECORD), rec)
+        } else {
+            write_json(&dir.join(RECORD), rec)
+        }
     }
 
     /// Load, change and save a record under its lock; returns the new record.
@@ -174,6 +180,23 @@ pub fn process_alive(pid: i32, start: u64) -> bool {
         Some(s) => start == 0 || s == start,
         None => false,
     }
+}
+
+/// Write `value` as JSON to `path` by temp file and rename, without fsync: readers never
+/// see a partial file, but a crash may lose the write. For state that is rebuilt or
+/// removed anyway (a `--rm` container's record, the bundle's `config.json`).
+pub(crate) fn write_json_volatile<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    let data = serde_json::to_vec_pretty(value).map_err(|e| Error::Corrupt {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp.{}", std::process::id()));
+    std::fs::write(&tmp, &data).ctx("write", &tmp)?;
+    std::fs::rename(&tmp, path).ctx("rename into place", path)
 }
 
 #[cfg(test)]

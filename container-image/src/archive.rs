@@ -1,7 +1,7 @@
 //! Image archives: OCI image layout (directory or tar), docker-archive (`docker save`
 //! / `docker load`, legacy and OCI-inside forms), and `docker import` of a rootfs tar.
 //!
-//! Archives are unpacked with this crate's own safe [`apply`](crate::layer::apply), so
+//! Archives are unpacked with this crate's own safe [`apply`](crate::layer::apply()), so
 //! a hostile archive cannot write outside its temporary directory either.
 
 use std::collections::BTreeMap;

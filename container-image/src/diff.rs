@@ -1,5 +1,5 @@
 //! Turning a directory of changes back into a layer tar (the inverse of
-//! [`layer::apply`](crate::layer::apply)).
+//! [`layer::apply`](crate::layer::apply())).
 //!
 //! The output is deterministic: entries sorted by path, PAX headers for long names
 //! and xattrs, numeric owners only (no user/group names), no atime/ctime, mtimes

@@ -166,3 +166,93 @@ pub fn list(nft: &std::path::Path, host: &Netns) -> Result<String> {
         String::new()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::Endpoint;
+    use crate::ports::{Protocol, PublishedPort};
+    use std::collections::BTreeMap;
+    use std::net::Ipv4Addr;
+
+    fn bridge(name: &str, link: &str, subnet: &str, internal: bool) -> Network {
+        Network {
+            id: format!("{name:0>64}"),
+            name: name.into(),
+            driver: Driver::Bridge,
+            subnet: subnet.parse().expect("cidr"),
+            gateway: None,
+            ip_range: None,
+            internal,
+            options: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            created: 0,
+            link: link.into(),
+            created_vlan: false,
+            vxlan: None,
+            vni: None,
+            endpoints: BTreeMap::new(),
+            peers: Vec::new(),
+        }
+    }
+
+    fn with_port(mut n: Network, host_ip: Ipv4Addr) -> Network {
+        n.endpoints.insert(
+            "c".into(),
+            Endpoint {
+                container_id: "c".into(),
+                name: None,
+                hostname: None,
+                aliases: Vec::new(),
+                interface: "eth0".into(),
+                host_link: None,
+                ip: Ipv4Addr::new(10, 1, 0, 2),
+                mac: "02:42:0a:01:00:02".into(),
+                ports: vec![PublishedPort {
+                    host_ip,
+                    host_port: 8080,
+                    container_port: 80,
+                    protocol: Protocol::Udp,
+                }],
+                netns_path: "/proc/1/ns/net".into(),
+                netns_inode: 1,
+                dns: Vec::new(),
+                dns_search: Vec::new(),
+            },
+        );
+        n
+    }
+
+    #[test]
+    fn no_bridges_no_table() {
+        assert_eq!(render(&[], true), None);
+    }
+
+    #[test]
+    fn ports_isolation_and_internal() {
+        let nets = [
+            with_port(
+                bridge("a", "br-a", "10.1.0.0/24", false),
+                Ipv4Addr::LOCALHOST,
+            ),
+            bridge("b", "br-b", "10.2.0.0/24", false),
+            bridge("i", "br-i", "10.3.0.0/24", true),
+        ];
+        let s = render(&nets, true).expect("table");
+        assert!(s.starts_with("add table ip berth\ndelete table ip berth\n"));
+        assert!(s.contains("ip daddr 127.0.0.1 udp dport 8080 dnat to 10.1.0.2:80"));
+        assert!(
+            s.contains("iifname \"br-a\" oifname != \"br-a\" oifname { \"br-b\", \"br-i\" } drop")
+        );
+        assert!(s.contains("ip saddr 10.1.0.0/24 oifname != \"br-a\" masquerade"));
+        assert!(s.contains("oifname \"br-i\" iifname != \"br-i\" drop"));
+        assert!(
+            !s.contains("ip saddr 10.3.0.0/24"),
+            "internal networks are not masqueraded"
+        );
+        // Ports left to the userland proxy: no DNAT, isolation stays.
+        let p = render(&nets, false).expect("table");
+        assert!(!p.contains("dnat") && !p.contains("chain ports"));
+        assert!(p.contains("oifname { \"br-b\", \"br-i\" } drop"));
+    }
+}

@@ -17,13 +17,18 @@
 //! * published ports ([`PortMapping`]): nftables DNAT in a table of berth's own, rendered
 //!   whole and swapped atomically, deleted when nothing needs it ([`firewall`]); the
 //!   rules are fed to the `nft` binary (writing nf_tables netlink messages by hand was
-//!   not worth it yet), and when `nft` is missing ports fall back to the userland
-//!   [`proxy`], which the caller runs;
+//!   not worth it yet), and when `nft` is missing (or [`PortBackend::Proxy`] is asked
+//!   for) ports go through the userland [`proxy`], which the caller runs; `nft` always
+//!   runs in the namespace given to [`Networks::open`], never the caller's own;
 //! * isolation between bridge networks and `internal` networks (nftables forward rules;
 //!   internal networks get no default route);
 //! * names: each container gets `hosts` and `resolv.conf` files under
 //!   `<dir>/containers/<id>/`, rewritten in place as peers join and leave, so a bind
 //!   mount of them stays current — no resolver process.
+//!
+//! * parsers for untrusted text that return a typed [`Error`] and never panic:
+//!   [`PortMapping::parse`], [`parse_subnet`], [`NetworkConfig::from_json`],
+//!   [`NetworkMode::parse`], [`parse_mac`].
 //!
 //! IPv4 only for now.
 //!
@@ -59,10 +64,10 @@ pub use error::{Error, Result};
 pub use mode::NetworkMode;
 pub use netlink::MacvlanMode;
 pub use netns::Netns;
-pub use network::{Driver, Endpoint, Network, NetworkConfig, OverlayPeer};
+pub use network::{Driver, Endpoint, Network, NetworkConfig, OverlayPeer, parse_subnet};
 pub use networks::{
-    Attachment, ConnectOptions, DEFAULT_BRIDGE, DEFAULT_BRIDGE_LINK, Networks, Options,
-    PortBackend, VXLAN_PORT, setup_none,
+    Attachment, ConnectOptions, DEFAULT_BRIDGE, DEFAULT_BRIDGE_LINK, Networks, OVERLAY_MTU,
+    Options, PortBackend, VXLAN_PORT, setup_none,
 };
 pub use ports::{HostPort, PortMapping, Protocol, PublishedPort};
 pub use proxy::{Proxy, ProxySpec};

@@ -23,6 +23,8 @@ pub const DEFAULT_BRIDGE: &str = "bridge";
 pub const DEFAULT_BRIDGE_LINK: &str = "berth0";
 /// Default VXLAN UDP port.
 pub const VXLAN_PORT: u16 = 4789;
+/// Default MTU of overlay links: a 1500-byte underlay minus the 50-byte VXLAN header.
+pub const OVERLAY_MTU: u32 = 1450;
 
 /// How published ports reach containers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -30,7 +32,8 @@ pub enum PortBackend {
     /// nftables DNAT when `nft` is installed, else the userland proxy.
     #[default]
     Auto,
-    /// Always the userland proxy ([`crate::proxy::serve`], run by the caller).
+    /// Always the userland proxy ([`crate::proxy::serve`], run by the caller). Isolation
+    /// and masquerade rules still go to nftables when `nft` is installed.
     Proxy,
 }
 
@@ -97,7 +100,10 @@ pub struct Attachment {
 pub struct Networks {
     dir: PathBuf,
     host: Netns,
+    /// `nft`, for isolation and masquerade rules (and ports unless `ports_by_proxy`).
     nft: Option<PathBuf>,
+    /// Published ports go through the userland proxy instead of nftables DNAT.
+    ports_by_proxy: bool,
     host_resolv: PathBuf,
 }
 
@@ -121,14 +127,13 @@ impl Networks {
     pub fn open_with(dir: &Path, host: Netns, options: Options) -> Result<Networks> {
         std::fs::create_dir_all(dir.join("containers"))
             .map_err(io(format!("create {}", dir.display())))?;
-        let nft = match options.ports {
-            PortBackend::Auto => firewall::find_nft(),
-            PortBackend::Proxy => None,
-        };
+        let nft = firewall::find_nft();
+        let ports_by_proxy = nft.is_none() || options.ports == PortBackend::Proxy;
         Ok(Networks {
             dir: dir.to_path_buf(),
             host,
             nft,
+            ports_by_proxy,
             host_resolv: options
                 .host_resolv_conf
                 .unwrap_or_else(|| PathBuf::from("/etc/resolv.conf")),
@@ -142,7 +147,7 @@ impl Networks {
 
     /// Whether published ports use nftables (else the userland proxy).
     pub fn uses_nftables(&self) -> bool {
-        self.nft.is_some()
+        !self.ports_by_proxy
     }
 
     /// Path of the container's generated hosts file.
@@ -256,7 +261,7 @@ impl Networks {
     }
 
     fn create_locked(&self, config: NetworkConfig, link_name: Option<&str>) -> Result<Network> {
-        validate_network_name(&config.name)?;
+        config.validate()?;
         let nets = self.load_all()?;
         if nets.iter().any(|n| n.name == config.name) {
             return Err(Error::NetworkExists(config.name));
@@ -481,6 +486,8 @@ impl Networks {
                 net.vxlan = Some(format!("vx-{}", &id[..12]));
                 net.vni = Some(vni);
                 let (br, vx) = (net.link.clone(), format!("vx-{}", &id[..12]));
+                // Room for the VXLAN header on a 1500-byte underlay, as Docker does.
+                let mtu = Some(mtu.unwrap_or(OVERLAY_MTU));
                 self.host.run(move || {
                     let mut nl = Netlink::open()?;
                     nl.add_bridge(&br, mtu)?;
@@ -684,7 +691,11 @@ impl Networks {
             )),
             Driver::Macvlan => None,
         };
-        let mtu = net.options.get("mtu").and_then(|m| m.parse::<u32>().ok());
+        let mtu = net
+            .options
+            .get("mtu")
+            .and_then(|m| m.parse::<u32>().ok())
+            .or((net.driver == Driver::Overlay).then_some(OVERLAY_MTU));
         let netns_inode = netns.inode()?;
         // Kernel work: host side, then the container side; undone on failure.
         let ns_fd = netns.as_raw_fd();
@@ -782,7 +793,7 @@ impl Networks {
             return Err(e);
         }
         self.update_names(&nets, &net.id, container_id)?;
-        let proxies = if self.nft.is_none() {
+        let proxies = if self.ports_by_proxy {
             ports
                 .iter()
                 .map(|p| ProxySpec {
@@ -1036,7 +1047,11 @@ impl Networks {
 
     fn apply_firewall(&self, nets: &[Network]) -> Result<()> {
         match &self.nft {
-            Some(nft) => firewall::apply(nft, &self.host, firewall::render(nets, true).as_deref()),
+            Some(nft) => firewall::apply(
+                nft,
+                &self.host,
+                firewall::render(nets, !self.ports_by_proxy).as_deref(),
+            ),
             None => Ok(()),
         }
     }
@@ -1111,7 +1126,7 @@ pub fn setup_none(netns: &Netns) -> Result<()> {
     })
 }
 
-fn validate_network_name(name: &str) -> Result<()> {
+pub(crate) fn validate_network_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.as_bytes()[0].is_ascii_alphanumeric()
@@ -1147,7 +1162,7 @@ fn validate_container_id(id: &str) -> Result<()> {
     }
 }
 
-fn validate_link_name(name: &str) -> Result<()> {
+pub(crate) fn validate_link_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 15
         && name

@@ -35,6 +35,7 @@ impl Env {
     /// Run every later command inside a fresh network namespace.
     fn with_netns(mut self) -> Option<Env> {
         berth_tests::require_tool("ip")?;
+        berth_tests::require_tool("nsenter")?;
         let name = berth_tests::unique_name("bt");
         let ok = Command::new("ip")
             .args(["netns", "add", &name])
@@ -53,8 +54,10 @@ impl Env {
         let berth = berth_tests::bin("berth");
         let mut c = match &self.netns {
             Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns]).arg(&berth);
+                // only the network namespace: `ip netns exec` would also remount /sys,
+                // hiding the cgroup file systems the runtime needs
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net=/run/netns/{ns}")).arg(&berth);
                 c
             }
             None => Command::new(&berth),
@@ -941,4 +944,383 @@ fn cli_init_reaps_and_forwards_signals() {
     std::thread::sleep(Duration::from_millis(300));
     env.ok(&["stop", "-t", "5", "inited"]);
     assert_eq!(env.inspect("inited", "{{.State.ExitCode}}"), "5");
+}
+
+/// `CapEff`, `Seccomp` and `NoNewPrivs` of a container's process, and whether
+/// `/proc/keys` is masked, as a `run` with `flags` sees them.
+fn security_view(env: &Env, flags: &[&str]) -> (String, String, String, String) {
+    let mut a = vec!["run", "--rm", "--network", "none"];
+    a.extend_from_slice(flags);
+    a.extend_from_slice(&[
+        "--rootfs",
+        env.rootfs(),
+        "sh",
+        "-c",
+        "grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/self/status; [ -c /proc/keys ] && echo masked || echo open",
+    ]);
+    let out = env.ok(&a);
+    let field = |k: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| panic!("no {k} in {out}"))
+    };
+    (
+        field("CapEff:"),
+        field("Seccomp:"),
+        field("NoNewPrivs:"),
+        out.lines().last().unwrap_or_default().to_string(),
+    )
+}
+
+#[test]
+fn cli_default_security_is_dockers_and_flags_change_it() {
+    let Some(env) = Env::new("run containers") else {
+        return;
+    };
+    // Docker's 14 capabilities, its seccomp filter, masked paths, no no_new_privs
+    let (caps, seccomp, nnp, kcore) = security_view(&env, &[]);
+    assert_eq!(caps, "00000000a80425fb");
+    assert_eq!(seccomp, "2");
+    assert_eq!(nnp, "0");
+    assert_eq!(kcore, "masked");
+    let (caps, seccomp, _, _) = security_view(&env, &["--cap-add", "NET_ADMIN"]);
+    assert_eq!(caps, "00000000a80435fb", "CAP_NET_ADMIN is bit 12");
+    assert_eq!(seccomp, "2");
+    let (caps, _, _, _) = security_view(&env, &["--cap-drop", "chown"]);
+    assert_eq!(caps, "00000000a80425fa", "CAP_CHOWN is bit 0");
+    let (caps, _, _, _) = security_view(&env, &["--cap-drop", "ALL", "--cap-add", "KILL"]);
+    assert_eq!(caps, "0000000000000020");
+    let (caps, seccomp, _, kcore) = security_view(&env, &["--security-opt", "seccomp=unconfined"]);
+    assert_eq!(caps, "00000000a80425fb");
+    assert_eq!(seccomp, "0");
+    assert_eq!(kcore, "masked");
+    let (_, _, nnp, _) = security_view(&env, &["--security-opt", "no-new-privileges"]);
+    assert_eq!(nnp, "1");
+    // --privileged: every capability this (root) test process has, no filter, no masks
+    let mine = std::fs::read_to_string("/proc/self/status").expect("status");
+    let my_caps = mine
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .expect("CapEff")
+        .trim()
+        .to_string();
+    let (caps, seccomp, _, kcore) = security_view(&env, &["--privileged"]);
+    assert_eq!(caps, my_caps);
+    assert_eq!(seccomp, "0");
+    assert_eq!(kcore, "open");
+    // a profile file: mkdir refused, the rest allowed
+    let prof = env.root.path().join("no-mkdir.json");
+    std::fs::write(
+        &prof,
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}"#,
+    )
+    .expect("write profile");
+    let opt = format!("seccomp={}", prof.display());
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--security-opt",
+        &opt,
+        "--rootfs",
+        env.rootfs(),
+        "sh",
+        "-c",
+        "mkdir /tmp/d 2>/dev/null && echo made || echo refused; grep Seccomp: /proc/self/status",
+    ]);
+    assert_eq!(out, "refused\nSeccomp:\t2\n");
+    // bad values are refused before anything is made
+    for bad in [
+        vec!["--cap-add", "NOT_A_CAP"],
+        vec!["--security-opt", "seccomp=/no/such/profile.json"],
+        vec!["--security-opt", "bogus=1"],
+    ] {
+        let mut a = vec!["run", "--rm", "--network", "none"];
+        a.extend_from_slice(&bad);
+        a.extend_from_slice(&["--rootfs", env.rootfs(), "true"]);
+        assert_eq!(env.berth(&a).status.code(), Some(125), "{bad:?}");
+    }
+    assert_eq!(count_containers(&env), 0);
+}
+
+/// A pty pair for the test: (master, slave), the slave sized `rows`x`cols`.
+fn pty(rows: u16, cols: u16) -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    use std::os::fd::FromRawFd;
+    let (mut m, mut s) = (0, 0);
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: openpty fills two fds we then own.
+    let r = unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), &ws) };
+    assert_eq!(r, 0, "openpty");
+    // SAFETY: fresh fds.
+    unsafe {
+        (
+            std::os::fd::OwnedFd::from_raw_fd(m),
+            std::os::fd::OwnedFd::from_raw_fd(s),
+        )
+    }
+}
+
+/// berth with the pty slave as its controlling terminal and stdio.
+fn spawn_on_pty(env: &Env, slave: &std::os::fd::OwnedFd, args: &[&str]) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
+    let mut c = env.cmd(args);
+    c.stdin(slave.try_clone().expect("dup"))
+        .stdout(slave.try_clone().expect("dup"))
+        .stderr(slave.try_clone().expect("dup"));
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            libc::setsid();
+            libc::ioctl(0, libc::TIOCSCTTY, 0);
+            Ok(())
+        });
+    }
+    c.spawn().expect("spawn berth on a pty")
+}
+
+/// Read from the pty master until `needle` shows up (bounded); everything read.
+fn read_until(master: &std::os::fd::OwnedFd, seen: &mut String, needle: &str) {
+    use std::os::fd::AsRawFd;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !seen.contains(needle) {
+        assert!(
+            Instant::now() < deadline,
+            "no {needle:?} on the terminal: {seen:?}"
+        );
+        let mut p = libc::pollfd {
+            fd: master.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll on one fd we own.
+        if unsafe { libc::poll(&mut p, 1, 200) } <= 0 {
+            continue;
+        }
+        let mut buf = [0u8; 4096];
+        // SAFETY: read into a local buffer.
+        let n = unsafe { libc::read(master.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        seen.push_str(&String::from_utf8_lossy(&buf[..n as usize]));
+    }
+}
+
+fn type_in(master: &std::os::fd::OwnedFd, text: &str) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: write a local buffer to the pty master.
+    let n = unsafe { libc::write(master.as_raw_fd(), text.as_ptr().cast(), text.len()) };
+    assert_eq!(n, text.len() as isize);
+}
+
+fn set_size(master: &std::os::fd::OwnedFd, rows: u16, cols: u16) {
+    use std::os::fd::AsRawFd;
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: ioctl with a valid winsize on our pty master (the kernel sends SIGWINCH to
+    // the slave's foreground process group: berth).
+    assert_eq!(
+        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) },
+        0
+    );
+}
+
+#[test]
+fn cli_run_and_exec_with_a_terminal() {
+    let Some(env) = Env::new("run containers") else {
+        return;
+    };
+    let (master, slave) = pty(30, 100);
+    let mut child = spawn_on_pty(
+        &env,
+        &slave,
+        &[
+            "run",
+            "-it",
+            "--rm",
+            "--name",
+            "term",
+            "--network",
+            "none",
+            "--rootfs",
+            env.rootfs(),
+            "sh",
+        ],
+    );
+    drop(slave);
+    let mut seen = String::new();
+    type_in(&master, "tty; stty size; echo T=$TERM\n");
+    read_until(&master, &mut seen, "30 100");
+    read_until(&master, &mut seen, "T=xterm");
+    assert!(seen.contains("/dev/pts/"), "a pty inside: {seen:?}");
+    // the client's terminal is resized: the container's follows
+    set_size(&master, 40, 120);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        type_in(&master, "stty size\n");
+        let mark = seen.len();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(500) && !seen[mark..].contains("40 120") {
+            let mut more = String::new();
+            read_until_short(&master, &mut more);
+            seen.push_str(&more);
+        }
+        if seen[mark..].contains("40 120") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "size not forwarded: {seen:?}");
+    }
+    // exec -it into the running container, on a second terminal
+    let (m2, s2) = pty(25, 90);
+    let mut ex = spawn_on_pty(
+        &env,
+        &s2,
+        &["exec", "-it", "term", "sh", "-c", "tty; stty size; exit 6"],
+    );
+    drop(s2);
+    let mut seen2 = String::new();
+    read_until(&m2, &mut seen2, "25 90");
+    assert!(seen2.contains("/dev/pts/"), "{seen2:?}");
+    assert_eq!(ex.wait().expect("exec").code(), Some(6));
+    // ^C typed at the terminal reaches the container's shell, which survives it
+    type_in(&master, "sleep 30\n");
+    std::thread::sleep(Duration::from_millis(300));
+    type_in(&master, "\x03");
+    type_in(&master, "echo after-$((40+2))\n");
+    read_until(&master, &mut seen, "after-42");
+    type_in(&master, "exit 3\n");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "berth did not exit: {seen:?}");
+        let mut more = String::new();
+        read_until_short(&master, &mut more);
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(3), "{seen:?}");
+    assert_eq!(count_containers(&env), 0);
+}
+
+/// Read whatever the master has within 100 ms.
+fn read_until_short(master: &std::os::fd::OwnedFd, seen: &mut String) {
+    use std::os::fd::AsRawFd;
+    let mut p = libc::pollfd {
+        fd: master.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: poll on one fd we own.
+    if unsafe { libc::poll(&mut p, 1, 100) } <= 0 {
+        return;
+    }
+    let mut buf = [0u8; 4096];
+    // SAFETY: read into a local buffer.
+    let n = unsafe { libc::read(master.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n > 0 {
+        seen.push_str(&String::from_utf8_lossy(&buf[..n as usize]));
+    }
+}
+
+#[test]
+fn cli_healthcheck_states_in_inspect_and_ps() {
+    let Some(env) = Env::new("run containers") else {
+        return;
+    };
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "hc",
+        "--health-cmd",
+        "test -f /tmp/ok && echo fine",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "2",
+        "--network",
+        "none",
+        "--rootfs",
+        env.rootfs(),
+        "sleep",
+        "60",
+    ]);
+    // right after start: starting, and ps says so
+    assert!(
+        env.ok(&["ps", "--format", "{{.Status}}"])
+            .contains("(health: starting)")
+    );
+    env.wait_for("hc", "{{.State.Health.Status}}", |s| s == "unhealthy");
+    let streak: u32 = env
+        .inspect("hc", "{{.State.Health.FailingStreak}}")
+        .parse()
+        .expect("number");
+    assert!(streak >= 2, "{streak}");
+    let health = env.ok(&["inspect", "-f", "{{json .State.Health}}", "hc"]);
+    let health: serde_json::Value = serde_json::from_str(&health).expect("json");
+    let log = health["Log"].as_array().expect("Log");
+    assert!(!log.is_empty() && log.len() <= 5);
+    assert_eq!(log[0]["ExitCode"], 1);
+    assert!(log[0]["Start"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(env.ok(&["ps"]).contains("(unhealthy)"));
+    // the condition is fixed: healthy, streak reset, output kept
+    env.ok(&["exec", "hc", "touch", "/tmp/ok"]);
+    env.wait_for("hc", "{{.State.Health.Status}}", |s| s == "healthy");
+    assert_eq!(env.inspect("hc", "{{.State.Health.FailingStreak}}"), "0");
+    assert!(env.ok(&["ps"]).contains("(healthy)"));
+    let health = env.ok(&["inspect", "-f", "{{json .State.Health}}", "hc"]);
+    let health: serde_json::Value = serde_json::from_str(&health).expect("json");
+    let last = health["Log"]
+        .as_array()
+        .and_then(|l| l.last().cloned())
+        .expect("a probe");
+    assert_eq!(last["ExitCode"], 0);
+    assert_eq!(last["Output"], "fine\n");
+    // a probe that hangs is killed at its timeout
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "slow",
+        "--health-cmd",
+        "sleep 10",
+        "--health-interval",
+        "100ms",
+        "--health-timeout",
+        "300ms",
+        "--health-retries",
+        "1",
+        "--network",
+        "none",
+        "--rootfs",
+        env.rootfs(),
+        "sleep",
+        "60",
+    ]);
+    env.wait_for("slow", "{{.State.Health.Status}}", |s| s == "unhealthy");
+    let health = env.ok(&["inspect", "-f", "{{json .State.Health}}", "slow"]);
+    let health: serde_json::Value = serde_json::from_str(&health).expect("json");
+    assert_eq!(health["Log"][0]["ExitCode"], -1);
+    assert!(
+        health["Log"][0]["Output"]
+            .as_str()
+            .is_some_and(|o| o.contains("exceeded timeout")),
+        "{health}"
+    );
+    // a stopped container keeps its last health; no probe process is left behind
+    env.ok(&["rm", "-f", "hc", "slow"]);
+    assert_eq!(count_containers(&env), 0);
 }

@@ -70,3 +70,102 @@ fn config_error_exit_code_and_location() {
     let out = berth(empty.path(), &["config"]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// `berth --root ROOT compose ARGS` in `dir`.
+fn berth_root(dir: &Path, root: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(berth_tests::bin("berth"))
+        .arg("--root")
+        .arg(root)
+        .arg("compose")
+        .args(args)
+        .current_dir(dir)
+        .env_remove("COMPOSE_PROJECT_NAME")
+        .env_remove("COMPOSE_PROFILES")
+        .env_remove("X")
+        .output()
+        .expect("run berth")
+}
+
+/// Acceptance 4: every kind of bad input makes `up` fail with exit code 15 and a
+/// message naming the file and the line, before anything (not even the engine root)
+/// is created.
+#[test]
+fn bad_input_fails_up_with_file_and_line_and_creates_nothing() {
+    let cases: &[(&str, &str, usize, &str)] = &[
+        (
+            "yaml syntax",
+            "services:\n  web:\n    image: x\n    command: [a, b\n",
+            5,
+            "",
+        ),
+        (
+            "wrong type",
+            "services:\n  web:\n    image: x\n    ports: 80\n",
+            4,
+            "services.web.ports",
+        ),
+        (
+            "unknown key",
+            "services:\n  web:\n    image: x\n    colour: blue\n",
+            4,
+            "colour",
+        ),
+        (
+            "required variable",
+            "services:\n  web:\n    image: ${X:?X must be set}\n",
+            3,
+            "X must be set",
+        ),
+        (
+            "dependency cycle",
+            "services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [a]\n",
+            4,
+            "a -> b -> a",
+        ),
+        (
+            "missing extends target",
+            "services:\n  web:\n    image: x\n    extends: {service: nowhere}\n",
+            4,
+            "nowhere",
+        ),
+    ];
+    for (what, text, line, needle) in cases {
+        let dir = tempfile::tempdir().expect("tmp");
+        let f = dir.path().join("compose.yaml");
+        std::fs::write(&f, text).expect("write");
+        let root = dir.path().join("engine-root");
+        let out = berth_root(dir.path(), &root, &["-p", "bad", "up", "-d"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(15), "{what}: {err}");
+        assert!(
+            err.contains(&format!("{}:{line}:", f.display())),
+            "{what}: no {}:{line}: in {err}",
+            f.display()
+        );
+        assert!(err.contains(needle), "{what}: {needle:?} not in {err}");
+        assert!(!root.exists(), "{what}: up created {}", root.display());
+    }
+}
+
+/// Input the resolver accepts but the engine cannot honour (here a network driver it
+/// does not have) fails `up` with exit code 1 before any network, volume or container
+/// exists.
+#[test]
+fn unsupported_driver_fails_up_before_creating_anything() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "services:\n  web:\n    image: x\n    networks: [n]\n    volumes: ['data:/data']\nvolumes:\n  data: {}\nnetworks:\n  n: {driver: ipvlan}\n",
+    )
+    .expect("write");
+    let root = dir.path().join("engine-root");
+    let out = berth_root(dir.path(), &root, &["-p", "bad", "up", "-d"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("driver ipvlan is not supported"), "{err}");
+    for sub in ["volumes", "networks", "containers"] {
+        let d = root.join(sub);
+        let n = std::fs::read_dir(&d).map(|r| r.count()).unwrap_or(0);
+        assert_eq!(n, 0, "{} is not empty after a refused up", d.display());
+    }
+}

@@ -58,6 +58,11 @@ pub struct ApplyStats {
 }
 
 /// Apply the layer in `reader` (tar, tar+gzip or tar+zstd) onto `target`.
+///
+/// Two threads share the work: this one decompresses and hashes the stream (so the
+/// diffID covers every byte, including what follows the tar's end marker), a scoped
+/// worker parses the tar and makes the files. On two or more cores that overlaps
+/// inflate + sha256 with the file system calls, as `tar -xz` does with its gzip child.
 pub fn apply(reader: impl Read, target: &Path, opts: &ApplyOptions) -> Result<ApplyStats> {
     let root = rustix::fs::open(
         target,
@@ -68,7 +73,7 @@ pub fn apply(reader: impl Read, target: &Path, opts: &ApplyOptions) -> Result<Ap
     let plain = decompress(reader).map_err(|e| Error::layer("", format!("decompress: {e}")))?;
     let mut hashing = HashingReader::new(plain, Algorithm::Sha256);
     let chown = !opts.no_chown && rustix::process::geteuid().is_root();
-    let mut ctx = Applier {
+    let ctx = Applier {
         root: root.as_fd(),
         target,
         opts,
@@ -78,18 +83,37 @@ pub fn apply(reader: impl Read, target: &Path, opts: &ApplyOptions) -> Result<Ap
         cache: None,
         buf: vec![0u8; 256 * 1024],
     };
-    let mut entries = 0u64;
-    {
-        let mut archive = tar::Archive::new(&mut hashing);
-        let iter = archive
-            .entries()
-            .map_err(|e| Error::layer("", format!("read tar: {e}")))?;
-        for entry in iter {
-            let mut entry = entry.map_err(|e| Error::layer("", format!("read tar: {e}")))?;
-            entries += 1;
-            ctx.entry(&mut entry)?;
-        }
-    }
+    let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(PIPELINE_DEPTH);
+    let (worker, read_result) = std::thread::scope(|scope| {
+        let handle = scope.spawn(move || apply_entries(ctx, ChannelReader::new(rx)));
+        // Feed the worker until the stream ends, a read fails or the worker stops
+        // listening: then it either failed (its error wins) or reached the tar's end
+        // marker, and `hashing.finish()` below reads the rest for the diffID.
+        let read_result = loop {
+            let mut chunk = vec![0u8; PIPELINE_CHUNK];
+            let n = match read_full(&mut hashing, &mut chunk) {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+                    break Err(e);
+                }
+            };
+            if n == 0 {
+                break Ok(());
+            }
+            chunk.truncate(n);
+            if tx.send(Ok(chunk)).is_err() {
+                break Ok(());
+            }
+        };
+        drop(tx);
+        let worker = handle
+            .join()
+            .unwrap_or_else(|_| Err(Error::layer("", "layer worker thread panicked")));
+        (worker, read_result)
+    });
+    let (mut ctx, entries) = worker?;
+    read_result.map_err(|e| Error::layer("", format!("read tar trailer: {e}")))?;
     let (diff_id, tar_size) = hashing
         .finish()
         .map_err(|e| Error::layer("", format!("read tar trailer: {e}")))?;
@@ -108,6 +132,76 @@ pub fn apply(reader: impl Read, target: &Path, opts: &ApplyOptions) -> Result<Ap
         tar_size,
         entries,
     })
+}
+
+/// Bytes per chunk handed from the decompressing thread to the tar worker.
+const PIPELINE_CHUNK: usize = 256 * 1024;
+/// Chunks in flight between the two (bounds memory to about 2 MiB).
+const PIPELINE_DEPTH: usize = 8;
+
+/// Read until `buf` is full or the stream ends.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// The worker's side of the pipeline: a `Read` over the chunks sent to it.
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl ChannelReader {
+    fn new(rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>) -> Self {
+        ChannelReader {
+            rx,
+            chunk: Vec::new(),
+            pos: 0,
+        }
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(Ok(c)) => {
+                    self.chunk = c;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0), // the stream ended
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Parse the tar and apply each entry (the worker thread).
+fn apply_entries<'a>(mut ctx: Applier<'a>, reader: ChannelReader) -> Result<(Applier<'a>, u64)> {
+    let mut entries = 0u64;
+    let mut archive = tar::Archive::new(reader);
+    let iter = archive
+        .entries()
+        .map_err(|e| Error::layer("", format!("read tar: {e}")))?;
+    for entry in iter {
+        let mut entry = entry.map_err(|e| Error::layer("", format!("read tar: {e}")))?;
+        entries += 1;
+        ctx.entry(&mut entry)?;
+    }
+    Ok((ctx, entries))
 }
 
 struct Applier<'a> {

@@ -134,6 +134,16 @@ enum Cmd {
         resources: Option<PathBuf>,
         id: String,
     },
+    /// Print resource usage as runc's stats events (JSON, one per line).
+    Events {
+        /// Print one stats event and exit.
+        #[arg(long)]
+        stats: bool,
+        /// Seconds between events when streaming.
+        #[arg(long, default_value_t = 5)]
+        interval: u64,
+        id: String,
+    },
     /// Print the features this runtime supports (JSON).
     Features,
     /// Write a default config.json.
@@ -269,6 +279,59 @@ fn reexec_read_only() {
         );
         libc::close(fd);
     }
+}
+
+/// cgroup statistics in the JSON shape of runc's `events --stats` (libcontainer's
+/// `types.Stats`).
+fn runc_stats(s: &container_core::cgroups::CgroupStats) -> serde_json::Value {
+    use serde_json::json;
+    let mut v = json!({});
+    if let Some(c) = &s.cpu {
+        v["cpu"] = json!({
+            "usage": {"total": c.usage_total, "percpu": c.per_cpu,
+                      "kernel": c.usage_system, "user": c.usage_user},
+            "throttling": {"periods": c.periods, "throttledPeriods": c.throttled_periods,
+                           "throttledTime": c.throttled_time},
+        });
+    }
+    if let Some(m) = &s.memory {
+        v["memory"] = json!({
+            "usage": {"limit": m.limit, "usage": m.usage, "max": m.max_usage, "failcnt": m.failcnt},
+            "swap": {"usage": m.swap_usage.unwrap_or(0)},
+            "raw": m.stat,
+        });
+    }
+    if let Some(p) = &s.pids {
+        v["pids"] = json!({"current": p.current, "limit": p.limit.unwrap_or(0)});
+    }
+    if let Some(b) = &s.blkio {
+        let mut bytes = Vec::new();
+        let mut ios = Vec::new();
+        for d in &b.devices {
+            for (op, b, n) in [
+                ("Read", d.read_bytes, d.read_ios),
+                ("Write", d.write_bytes, d.write_ios),
+            ] {
+                bytes.push(json!({"major": d.major, "minor": d.minor, "op": op, "value": b}));
+                ios.push(json!({"major": d.major, "minor": d.minor, "op": op, "value": n}));
+            }
+        }
+        v["blkio"] = json!({"ioServiceBytesRecursive": bytes, "ioServicedRecursive": ios});
+    }
+    if !s.hugetlb.is_empty() {
+        v["hugetlb"] = s
+            .hugetlb
+            .iter()
+            .map(|(k, h)| {
+                (
+                    k.clone(),
+                    json!({"usage": h.usage, "max": h.max_usage, "failcnt": h.failcnt}),
+                )
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    }
+    v
 }
 
 fn main() {
@@ -486,6 +549,29 @@ fn run(cli: &Cli) -> Result<i32> {
                 serde_json::from_slice(&data).context("parse resources JSON")?;
             c.update(&r)?;
             Ok(0)
+        }
+        Cmd::Events {
+            stats,
+            interval,
+            id,
+        } => {
+            let c = Container::load(id, root)?;
+            loop {
+                let event = serde_json::json!({
+                    "type": "stats",
+                    "id": id,
+                    "data": runc_stats(&c.stats()?),
+                });
+                println!("{event}");
+                std::io::stdout().flush()?;
+                if *stats {
+                    return Ok(0);
+                }
+                std::thread::sleep(std::time::Duration::from_secs((*interval).max(1)));
+                if c.status() == Status::Stopped {
+                    return Ok(0);
+                }
+            }
         }
         Cmd::Features => {
             println!("{}", serde_json::to_string_pretty(&features())?);

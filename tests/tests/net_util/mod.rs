@@ -139,3 +139,107 @@ pub fn ip(ns: &Netns, args: &[&str]) -> String {
     let out = cmd.output().expect("ip");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Run `ip <args>` in `ns` and require success.
+pub fn ip_ok(ns: &Netns, args: &[&str]) {
+    let mut cmd = Command::new("ip");
+    cmd.args(args);
+    ns.command(&mut cmd);
+    let out = cmd.output().expect("run ip");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A UDP echo server on a thread inside a namespace; stops on drop.
+pub struct UdpEcho {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl UdpEcho {
+    /// Echo every datagram to `port` in `ns`, prefixed with `tag`.
+    pub fn start(ns: &Netns, port: u16, tag: &'static str) -> UdpEcho {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (flag, ns) = (stop.clone(), ns.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            ns.enter_this_thread().expect("enter netns");
+            let sock = std::net::UdpSocket::bind(("0.0.0.0", port)).expect("bind udp echo");
+            sock.set_read_timeout(Some(Duration::from_millis(50)))
+                .expect("timeout");
+            tx.send(()).expect("ready");
+            let mut buf = [0u8; 2048];
+            while !flag.load(Ordering::SeqCst) {
+                if let Ok((n, from)) = sock.recv_from(&mut buf) {
+                    let mut reply = tag.as_bytes().to_vec();
+                    reply.extend_from_slice(&buf[..n]);
+                    let _ = sock.send_to(&reply, from);
+                }
+            }
+        });
+        rx.recv_timeout(Duration::from_secs(5))
+            .expect("udp echo started");
+        UdpEcho {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for UdpEcho {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Send `msg` over UDP to `addr` from inside `ns` and return the reply; up to 10 tries
+/// of 300 ms each.
+pub fn udp_query(ns: &Netns, addr: SocketAddr, msg: &str) -> Option<String> {
+    let msg = msg.to_string();
+    ns.run(move || {
+        let sock = std::net::UdpSocket::bind(("0.0.0.0", 0)).expect("bind udp client");
+        sock.set_read_timeout(Some(Duration::from_millis(300)))
+            .expect("timeout");
+        let mut buf = [0u8; 2048];
+        for _ in 0..10 {
+            let _ = sock.send_to(msg.as_bytes(), addr);
+            if let Ok((n, _)) = sock.recv_from(&mut buf) {
+                return Ok(Some(String::from_utf8_lossy(&buf[..n]).into_owned()));
+            }
+        }
+        Ok(None)
+    })
+    .expect("run in netns")
+}
+
+/// The berth table in the namespace this process started in (the real host), as
+/// `nft list table ip berth` prints it; empty when absent.
+pub fn real_host_berth_table() -> String {
+    let out = Command::new("nft")
+        .args(["list", "table", "ip", "berth"])
+        .stderr(Stdio::null())
+        .output()
+        .expect("run nft");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Names of the store's files (network definitions, lock), sorted.
+pub fn store_files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}

@@ -174,7 +174,7 @@ pub struct ExecArgs {
     /// Keep stdin open.
     #[arg(short = 'i', long)]
     pub interactive: bool,
-    /// TTY (accepted; stdio is passed through).
+    /// Allocate a pseudo-TTY.
     #[arg(short = 't', long)]
     pub tty: bool,
     /// User.
@@ -244,21 +244,99 @@ pub fn run(root: &Path, args: RunArgs) -> i32 {
             Err(e) => run_error(&e),
         };
     }
-    // foreground: forward the usual signals to the container
-    let pid = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
+    // foreground: forward the usual signals and terminal resizes to the container
+    let target = Forward::new();
     let mask = block_signals();
-    let p2 = pid.clone();
-    std::thread::spawn(move || forward_signals(mask, p2));
+    let t2 = target.clone();
+    let root2 = root.to_path_buf();
+    std::thread::spawn(move || forward_signals(mask, t2, &root2));
     let attach = AttachFds {
         stdin: args.interactive.then_some(0),
         stdout: 1,
         stderr: 2,
     };
-    match engine.run_attached(&opts, attach, |_, p| {
-        pid.store(p, std::sync::atomic::Ordering::SeqCst)
+    // a terminal's input goes to the container's pty as typed (^C included)
+    let _raw = (args.tty && args.interactive)
+        .then(|| RawMode::enter(0))
+        .flatten();
+    let engine2 = engine.clone();
+    let code = match engine.run_attached(&opts, attach, |id, p| {
+        target.set(id, p, args.tty);
+        if args.tty && !args.interactive {
+            resize_from(&engine2, id, 1);
+        }
     }) {
         Ok(r) => r.exit_code,
         Err(e) => run_error(&e),
+    };
+    drop(_raw);
+    code
+}
+
+/// Where the signal thread forwards to: the container's pid, and its id for resizes.
+#[derive(Clone)]
+struct Forward(std::sync::Arc<std::sync::Mutex<Option<(String, i32, bool)>>>);
+
+impl Forward {
+    fn new() -> Forward {
+        Forward(std::sync::Arc::new(std::sync::Mutex::new(None)))
+    }
+    fn set(&self, id: &str, pid: i32, tty: bool) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = Some((id.to_string(), pid, tty));
+        }
+    }
+    fn get(&self) -> Option<(String, i32, bool)> {
+        self.0.lock().ok().and_then(|g| g.clone())
+    }
+}
+
+/// The terminal on `fd` in raw mode until dropped.
+pub struct RawMode {
+    fd: i32,
+    saved: libc::termios,
+}
+
+impl RawMode {
+    /// Raw mode on `fd` when it is a terminal.
+    pub fn enter(fd: i32) -> Option<RawMode> {
+        // SAFETY: termios calls with valid out/in pointers on an fd we were given.
+        unsafe {
+            if libc::isatty(fd) != 1 {
+                return None;
+            }
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(fd, &mut t) != 0 {
+                return None;
+            }
+            let saved = t;
+            libc::cfmakeraw(&mut t);
+            libc::tcsetattr(fd, libc::TCSANOW, &t);
+            Some(RawMode { fd, saved })
+        }
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        // SAFETY: restore the settings read in `enter`.
+        unsafe { libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved) };
+    }
+}
+
+/// The window size of the terminal on `fd`, if it is one.
+fn winsize(fd: i32) -> Option<(u16, u16)> {
+    // SAFETY: ioctl with a valid out pointer.
+    unsafe {
+        let mut ws: libc::winsize = std::mem::zeroed();
+        (libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) == 0 && ws.ws_row > 0)
+            .then_some((ws.ws_row, ws.ws_col))
+    }
+}
+
+fn resize_from(engine: &Engine, id: &str, fd: i32) {
+    if let Some((rows, cols)) = winsize(fd).or_else(|| winsize(if fd == 0 { 1 } else { 0 })) {
+        let _ = engine.resize(id, rows, cols);
     }
 }
 
@@ -280,33 +358,47 @@ fn run_error(e: &Error) -> i32 {
 }
 
 fn block_signals() -> libc::sigset_t {
+    block(&[
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGWINCH,
+    ])
+}
+
+fn block(sigs: &[i32]) -> libc::sigset_t {
     // SAFETY: building and applying a signal mask.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
-        for s in [
-            libc::SIGINT,
-            libc::SIGTERM,
-            libc::SIGHUP,
-            libc::SIGQUIT,
-            libc::SIGUSR1,
-            libc::SIGUSR2,
-        ] {
-            libc::sigaddset(&mut set, s);
+        for s in sigs {
+            libc::sigaddset(&mut set, *s);
         }
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         set
     }
 }
 
-fn forward_signals(set: libc::sigset_t, pid: std::sync::Arc<std::sync::atomic::AtomicI32>) {
+fn forward_signals(set: libc::sigset_t, target: Forward, root: &Path) {
+    let engine = Engine::open(root).ok();
     loop {
         let mut sig = 0;
         // SAFETY: sigwait on a mask blocked in every thread.
         if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
             continue;
         }
-        let p = pid.load(std::sync::atomic::Ordering::SeqCst);
+        let Some((id, p, tty)) = target.get() else {
+            continue;
+        };
+        if sig == libc::SIGWINCH {
+            if tty && let Some(e) = &engine {
+                resize_from(e, &id, 0);
+            }
+            continue;
+        }
         if p > 0 {
             // SAFETY: kill has no memory preconditions.
             unsafe { libc::kill(p, sig) };
@@ -632,18 +724,23 @@ pub fn exec(root: &Path, a: ExecArgs) -> i32 {
             unsafe { libc::dup2(f.as_raw_fd(), 0) };
         }
     }
-    match engine.exec(
-        &a.container,
-        &a.command,
-        &a.env,
-        a.user.as_deref(),
-        a.workdir.as_deref(),
-    ) {
-        Ok(pid) => {
+    let cfg = container_engine::ExecConfig {
+        args: a.command.clone(),
+        env: a.env.clone(),
+        user: a.user.clone(),
+        workdir: a.workdir.clone(),
+        tty: a.tty && !a.detach,
+    };
+    let mask = cfg.tty.then(|| block(&[libc::SIGWINCH]));
+    match engine.exec_with(&a.container, &cfg, None) {
+        Ok(mut p) => {
             if a.detach {
                 0
+            } else if let Some(master) = p.take_console() {
+                exec_tty(master, a.interactive, mask);
+                p.wait().unwrap_or(255)
             } else {
-                container_engine::runtime::wait_child(pid)
+                p.wait().unwrap_or(255)
             }
         }
         Err(e) => {
@@ -657,6 +754,88 @@ pub fn exec(root: &Path, a: ExecArgs) -> i32 {
                 126
             }
         }
+    }
+}
+
+/// Copy between this terminal and the exec's pty until the process closes it; resize
+/// the pty with the terminal.
+fn exec_tty(master: std::os::fd::OwnedFd, interactive: bool, winch: Option<libc::sigset_t>) {
+    use std::os::fd::AsRawFd;
+    let m = master.as_raw_fd();
+    let copy_size = |from: i32| {
+        if let Some((rows, cols)) = winsize(from) {
+            let ws = libc::winsize {
+                ws_row: rows,
+                ws_col: cols,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            };
+            // SAFETY: ioctl with a valid winsize on the pty master we hold.
+            unsafe { libc::ioctl(m, libc::TIOCSWINSZ, &ws) };
+        }
+    };
+    copy_size(0);
+    if let Some(set) = winch {
+        let m2 = master.try_clone().ok();
+        std::thread::spawn(move || {
+            let Some(m2) = m2 else { return };
+            loop {
+                let mut sig = 0;
+                // SAFETY: sigwait on a mask blocked in every thread.
+                if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+                    continue;
+                }
+                if let Some((rows, cols)) = winsize(0).or_else(|| winsize(1)) {
+                    let ws = libc::winsize {
+                        ws_row: rows,
+                        ws_col: cols,
+                        ws_xpixel: 0,
+                        ws_ypixel: 0,
+                    };
+                    // SAFETY: as above.
+                    unsafe { libc::ioctl(m2.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+                }
+            }
+        });
+    }
+    let _raw = interactive.then(|| RawMode::enter(0)).flatten();
+    if interactive && let Ok(w) = master.try_clone() {
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            loop {
+                // SAFETY: read into a local buffer.
+                let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+                if n <= 0 {
+                    break;
+                }
+                let mut off = 0;
+                while off < n as usize {
+                    // SAFETY: write from a local buffer to the pty master.
+                    let k = unsafe {
+                        libc::write(w.as_raw_fd(), buf[off..].as_ptr().cast(), n as usize - off)
+                    };
+                    if k <= 0 {
+                        return;
+                    }
+                    off += k as usize;
+                }
+            }
+        });
+    }
+    let mut buf = [0u8; 4096];
+    loop {
+        // SAFETY: read into a local buffer from the pty master.
+        let n = unsafe { libc::read(m, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        }
+        if n <= 0 {
+            break; // EIO once every slave fd is closed
+        }
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(&buf[..n as usize]);
+        let _ = out.flush();
     }
 }
 

@@ -7,6 +7,7 @@ mod compose;
 mod containers;
 mod dockerfile;
 mod objects;
+mod ops;
 mod output;
 mod runargs;
 
@@ -127,12 +128,27 @@ enum Command {
     },
     /// Build an image from a Dockerfile.
     Build {
-        /// Name and tag.
+        /// Name and tag (repeatable).
         #[arg(short = 't', long = "tag")]
-        tag: Option<String>,
+        tag: Vec<String>,
         /// Dockerfile (default CONTEXT/Dockerfile).
         #[arg(short = 'f', long = "file")]
         file: Option<PathBuf>,
+        /// Build-time variable NAME=value (NAME alone takes it from the environment).
+        #[arg(long = "build-arg")]
+        build_arg: Vec<String>,
+        /// Stage to build.
+        #[arg(long)]
+        target: Option<String>,
+        /// Image label KEY=value.
+        #[arg(long)]
+        label: Vec<String>,
+        /// Run every step, ignoring the layer cache.
+        #[arg(long = "no-cache")]
+        no_cache: bool,
+        /// Secret for RUN --mount=type=secret: id=NAME,src=FILE.
+        #[arg(long)]
+        secret: Vec<String>,
         /// Only print the image id.
         #[arg(short = 'q', long)]
         quiet: bool,
@@ -164,6 +180,50 @@ enum Command {
     /// Manage berth.
     #[command(subcommand)]
     System(objects::SystemCommand),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(ops::CpArgs),
+    /// Inspect changes to files or directories on a container's filesystem.
+    Diff {
+        /// Container.
+        container: String,
+    },
+    /// Export a container's filesystem as a tar archive.
+    Export {
+        /// Write to a file instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Container.
+        container: String,
+    },
+    /// Download an image from a registry.
+    Pull(ops::RegistryArgs),
+    /// Upload an image to a registry.
+    Push(ops::RegistryArgs),
+    /// Save images to a tar archive (docker-archive; stdout by default).
+    Save {
+        /// Write to a file instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Images.
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Import the contents from a tarball to create a filesystem image.
+    Import {
+        /// Tarball (`-` for stdin).
+        file: PathBuf,
+        /// Repository[:tag].
+        reference: String,
+    },
+    /// Load images from a tar archive (docker-archive; stdin by default).
+    Load {
+        /// Read from a file instead of stdin.
+        #[arg(short, long)]
+        input: Option<PathBuf>,
+        /// Suppress the load output.
+        #[arg(short, long)]
+        quiet: bool,
+    },
 }
 
 fn main() {
@@ -204,17 +264,25 @@ fn main() {
         Command::Build {
             tag,
             file,
+            build_arg,
+            target,
+            label,
+            no_cache,
+            secret,
             quiet,
             context,
         } => containers::with_engine(&root, |e| {
-            let mut progress = |l: &str| {
-                if !quiet {
+            let opts = build_options(
+                context, file, tag, &build_arg, target, &label, no_cache, &secret,
+            )?;
+            let mut progress = |ev: &container_build::BuildEvent| {
+                if !quiet && let Some(l) = ev.to_line() {
                     println!("{l}");
                 }
             };
-            let id = e.build_simple(&context, file.as_deref(), tag.as_deref(), &mut progress)?;
+            let out = e.build(&opts, &mut progress)?;
             if quiet {
-                println!("{id}");
+                println!("{}", out.image.id());
             }
             Ok(0)
         }),
@@ -240,6 +308,71 @@ fn main() {
         Command::Volume(c) => objects::volume_command(&root, c),
         Command::Network(c) => objects::network_command(&root, c),
         Command::System(c) => objects::system_command(&root, c),
+        Command::Cp(a) => ops::cp(&root, a),
+        Command::Diff { container } => ops::diff(&root, &container),
+        Command::Export { output, container } => ops::export(&root, &container, output.as_deref()),
+        Command::Pull(a) => ops::pull(&root, a),
+        Command::Push(a) => ops::push(&root, a),
+        Command::Save { output, images } => ops::save(&root, output.as_deref(), &images),
+        Command::Load { input, quiet } => ops::load(&root, input.as_deref(), quiet),
+        Command::Import { file, reference } => {
+            objects::image_command(&root, objects::ImageCommand::Import { file, reference })
+        }
     };
     std::process::exit(code);
+}
+
+/// `berth build` flags to builder options.
+#[allow(clippy::too_many_arguments)]
+fn build_options(
+    context: PathBuf,
+    file: Option<PathBuf>,
+    tags: Vec<String>,
+    build_args: &[String],
+    target: Option<String>,
+    labels: &[String],
+    no_cache: bool,
+    secrets: &[String],
+) -> container_engine::Result<container_build::BuildOptions> {
+    let mut opts = container_build::BuildOptions {
+        context,
+        dockerfile: file,
+        tags,
+        target,
+        no_cache,
+        ..Default::default()
+    };
+    for a in build_args {
+        match a.split_once('=') {
+            Some((k, v)) => opts.build_args.insert(k.to_string(), v.to_string()),
+            None => match std::env::var(a) {
+                Ok(v) => opts.build_args.insert(a.clone(), v),
+                Err(_) => continue,
+            },
+        };
+    }
+    for l in labels {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        opts.labels.insert(k.to_string(), v.to_string());
+    }
+    for s in secrets {
+        let mut id = None;
+        let mut src = None;
+        for kv in s.split(',') {
+            match kv.split_once('=') {
+                Some(("id", v)) => id = Some(v.to_string()),
+                Some(("src" | "source", v)) => src = Some(PathBuf::from(v)),
+                _ => return Err(bad_secret(s)),
+            }
+        }
+        match (id, src) {
+            (Some(i), Some(p)) => opts.secrets.insert(i, p),
+            _ => return Err(bad_secret(s)),
+        };
+    }
+    Ok(opts)
+}
+
+fn bad_secret(s: &str) -> container_engine::Error {
+    container_engine::Error::Invalid(format!("--secret {s:?}: expected id=NAME,src=FILE"))
 }

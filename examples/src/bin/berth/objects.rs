@@ -78,24 +78,31 @@ pub enum ImageCommand {
         #[arg(short, long)]
         all: bool,
     },
-    /// Save images to a docker-archive tar.
+    /// Save images to a docker-archive tar (stdout by default).
     Save {
         /// Output file.
         #[arg(short, long)]
-        output: PathBuf,
+        output: Option<PathBuf>,
         /// Images.
         #[arg(required = true)]
         images: Vec<String>,
     },
-    /// Load images from a docker-archive tar.
+    /// Load images from a docker-archive tar (stdin by default).
     Load {
         /// Input file.
         #[arg(short, long)]
-        input: PathBuf,
+        input: Option<PathBuf>,
+        /// Suppress the load output.
+        #[arg(short, long)]
+        quiet: bool,
     },
+    /// Download an image from a registry.
+    Pull(crate::ops::RegistryArgs),
+    /// Upload an image to a registry.
+    Push(crate::ops::RegistryArgs),
     /// Import a rootfs tarball as an image.
     Import {
-        /// Tarball.
+        /// Tarball (`-` for stdin).
         file: PathBuf,
         /// Reference.
         reference: String,
@@ -275,32 +282,57 @@ pub fn image_command(root: &Path, c: ImageCommand) -> i32 {
         ImageCommand::Rm { images, .. } => rmi(root, &images),
         ImageCommand::Tag { source, target } => tag(root, &source, &target),
         ImageCommand::History { image, no_trunc } => history(root, &image, no_trunc),
-        ImageCommand::Prune { .. } => with_engine(root, |e| {
+        ImageCommand::Prune { all, .. } => with_engine(root, |e| {
             let store = container_engine::images::store(e)?;
-            let r = store.gc().map_err(img)?;
-            println!("Total reclaimed space: {:?}", r);
-            Ok(0)
-        }),
-        ImageCommand::Save { output, images } => with_engine(root, |e| {
-            let store = container_engine::images::store(e)?;
-            let names: Vec<&str> = images.iter().map(String::as_str).collect();
-            store.save_docker_archive(&names, &output).map_err(img)?;
-            Ok(0)
-        }),
-        ImageCommand::Load { input } => with_engine(root, |e| {
-            let store = container_engine::images::store(e)?;
-            for i in store.load_docker_archive(&input).map_err(img)? {
-                match &i.reference {
-                    Some(r) => println!("Loaded image: {}", r.familiar()),
-                    None => println!("Loaded image ID: {}", i.id()),
+            if all {
+                // every image no container uses (Docker's `-a`)
+                let used: Vec<String> = e
+                    .ps(true)?
+                    .into_iter()
+                    .flat_map(|r| [r.image, r.berth.image_ref, r.config.image])
+                    .collect();
+                let mut header = false;
+                for s in store.list_images().map_err(img)? {
+                    let name = s.reference.to_string();
+                    let id = s.id.to_string();
+                    if used
+                        .iter()
+                        .any(|u| *u == name || *u == id || *u == s.reference.familiar())
+                    {
+                        continue;
+                    }
+                    store.remove(&name).map_err(img)?;
+                    if !header {
+                        println!("Deleted Images:");
+                        header = true;
+                    }
+                    println!("untagged: {}", s.reference.familiar());
+                }
+                if header {
+                    println!();
                 }
             }
+            let r = store.gc().map_err(img)?;
+            println!(
+                "Total reclaimed space: {}",
+                output::human_size(r.bytes_freed + r.ingest_freed)
+            );
             Ok(0)
         }),
+        ImageCommand::Save { output, images } => crate::ops::save(root, output.as_deref(), &images),
+        ImageCommand::Load { input, quiet } => crate::ops::load(root, input.as_deref(), quiet),
+        ImageCommand::Pull(a) => crate::ops::pull(root, a),
+        ImageCommand::Push(a) => crate::ops::push(root, a),
         ImageCommand::Import { file, reference } => with_engine(root, |e| {
             let store = container_engine::images::store(e)?;
-            let f = std::fs::File::open(&file).map_err(|er| Error::io("open", &file, er))?;
-            let i = store.import_rootfs_tar(f, &reference, &[]).map_err(img)?;
+            let i = if file.as_os_str() == "-" {
+                store
+                    .import_rootfs_tar(std::io::stdin().lock(), &reference, &[])
+                    .map_err(img)?
+            } else {
+                let f = std::fs::File::open(&file).map_err(|er| Error::io("open", &file, er))?;
+                store.import_rootfs_tar(f, &reference, &[]).map_err(img)?
+            };
             println!("{}", i.id());
             Ok(0)
         }),
@@ -526,6 +558,29 @@ pub enum NetworkCommand {
         #[arg(short, long)]
         force: bool,
     },
+    /// Connect a container to a network.
+    Connect {
+        /// Add a network-scoped alias for the container.
+        #[arg(long = "alias")]
+        alias: Vec<String>,
+        /// IPv4 address.
+        #[arg(long)]
+        ip: Option<String>,
+        /// Network.
+        network: String,
+        /// Container.
+        container: String,
+    },
+    /// Disconnect a container from a network.
+    Disconnect {
+        /// Force the container to disconnect from a network.
+        #[arg(short, long)]
+        force: bool,
+        /// Network.
+        network: String,
+        /// Container.
+        container: String,
+    },
 }
 
 /// Network inspect JSON.
@@ -561,6 +616,31 @@ fn network_json(n: &container_net::Network) -> Value {
 
 /// `network …`.
 pub fn network_command(root: &Path, c: NetworkCommand) -> i32 {
+    match c {
+        NetworkCommand::Connect {
+            alias,
+            ip,
+            network,
+            container,
+        } => {
+            return crate::ops::with_engine125(root, |e| {
+                let req = container_engine::netops::ConnectRequest { aliases: alias, ip };
+                e.network_connect(&network, &container, &req)?;
+                Ok(0)
+            });
+        }
+        NetworkCommand::Disconnect {
+            force,
+            network,
+            container,
+        } => {
+            return crate::ops::with_engine125(root, |e| {
+                e.network_disconnect(&network, &container, force)?;
+                Ok(0)
+            });
+        }
+        _ => {}
+    }
     with_engine(root, |e| {
         let nets = container_engine::network::networks(e)?;
         let ne = container_engine::network::net_err;
@@ -662,6 +742,7 @@ pub fn network_command(root: &Path, c: NetworkCommand) -> i32 {
                     println!("{n}");
                 }
             }
+            NetworkCommand::Connect { .. } | NetworkCommand::Disconnect { .. } => {}
         }
         Ok(0)
     })
@@ -703,15 +784,31 @@ pub fn system_command(root: &Path, c: SystemCommand) -> i32 {
             for i in &c {
                 println!("{i}");
             }
-            if let Ok(nets) = container_engine::network::networks(e) {
-                let _ = nets.prune();
+            if let Ok(nets) = container_engine::network::networks(e)
+                && let Ok(gone) = nets.prune()
+                && !gone.is_empty()
+            {
+                println!("\nDeleted Networks:");
+                for n in gone {
+                    println!("{n}");
+                }
             }
             if volumes {
                 let v = container_engine::volumes::Volumes::open(e.root())?;
-                v.prune()?;
+                let gone = v.prune()?;
+                if !gone.is_empty() {
+                    println!("\nDeleted Volumes:");
+                    for n in gone {
+                        println!("{n}");
+                    }
+                }
             }
             let store = container_engine::images::store(e)?;
-            store.gc().map_err(img)?;
+            let r = store.gc().map_err(img)?;
+            println!(
+                "\nTotal reclaimed space: {}",
+                output::human_size(r.bytes_freed + r.ingest_freed)
+            );
             Ok(0)
         }),
         SystemCommand::Df => with_engine(root, |e| {
