@@ -711,8 +711,24 @@ impl Engine {
                 ..Default::default()
             }));
         }
-        let Some(cmd) = &opts.health_cmd else {
-            return Ok(None);
+        let test = match (&opts.health_test, &opts.health_cmd) {
+            (Some(t), _) => {
+                let ok = match t.first().map(String::as_str) {
+                    Some("CMD") => t.len() >= 2,
+                    Some("CMD-SHELL") => t.len() == 2,
+                    Some("NONE") => t.len() == 1,
+                    _ => false,
+                };
+                if !ok {
+                    return Err(Error::Invalid(format!(
+                        "invalid healthcheck test {t:?}: want [\"CMD\", prog, args...], \
+                         [\"CMD-SHELL\", command] or [\"NONE\"]"
+                    )));
+                }
+                t.clone()
+            }
+            (None, Some(cmd)) => vec!["CMD-SHELL".into(), cmd.clone()],
+            (None, None) => return Ok(None),
         };
         let d = |s: &Option<String>| -> Result<i64> {
             match s {
@@ -721,7 +737,7 @@ impl Engine {
             }
         };
         Ok(Some(HealthConfig {
-            test: vec!["CMD-SHELL".into(), cmd.clone()],
+            test,
             interval: d(&opts.health_interval)?,
             timeout: d(&opts.health_timeout)?,
             start_period: d(&opts.health_start_period)?,

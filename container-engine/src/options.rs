@@ -107,6 +107,10 @@ pub struct RunOptions {
     pub stop_timeout: Option<i64>,
     /// `--health-cmd`.
     pub health_cmd: Option<String>,
+    /// A healthcheck test in the Docker API's form: `["CMD", prog, args…]` (exec form, needs
+    /// no shell in the image), `["CMD-SHELL", "command"]` or `["NONE"]`. Takes precedence
+    /// over `health_cmd`.
+    pub health_test: Option<Vec<String>>,
     /// `--health-interval`.
     pub health_interval: Option<String>,
     /// `--health-timeout`.

@@ -938,10 +938,18 @@ fn cli_init_reaps_and_forwards_signals() {
         &rootfs,
         "sh",
         "-c",
-        "trap 'exit 5' TERM; while true; do sleep 0.1; done",
+        "trap 'exit 5' TERM; echo ready; while true; do sleep 0.1; done",
     ]);
     env.wait_for("inited", "{{.State.Status}}", |s| s == "running");
-    std::thread::sleep(Duration::from_millis(300));
+    // stop only once the trap is set (bounded wait on the log line)
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !env.ok(&["logs", "inited"]).contains("ready") {
+        assert!(
+            Instant::now() < deadline,
+            "the container never printed ready"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     env.ok(&["stop", "-t", "5", "inited"]);
     assert_eq!(env.inspect("inited", "{{.State.ExitCode}}"), "5");
 }

@@ -232,10 +232,8 @@ pub fn run_options(
             _ if h.disable => o.no_healthcheck = true,
             Some("NONE") => o.no_healthcheck = true,
             Some("CMD-SHELL") => o.health_cmd = h.test.get(1).cloned(),
-            // The engine takes shell-form checks only, and an image may have no shell
-            // (one made from host binaries): exec-form checks are probed by the runner
-            // itself (see `wait`), the engine's check is off so the image's does not run.
-            Some("CMD") => o.no_healthcheck = true,
+            // Exec form runs without a shell, so it works in images made from host binaries.
+            Some("CMD") => o.health_test = Some(h.test.clone()),
             _ => {}
         }
         o.health_interval = h.interval.map(dur);

@@ -243,6 +243,7 @@ impl RunArgs {
             health_timeout: self.health_timeout.clone(),
             health_start_period: self.health_start_period.clone(),
             health_retries: self.health_retries,
+            health_test: None,
             no_healthcheck: self.no_healthcheck,
             log_driver: self.log_driver.clone(),
             log_opts: self.log_opt.clone(),
