@@ -9,7 +9,34 @@
 # The base is one busybox-static rootfs tar imported into each tool.
 # Usage (as root, from the workspace): benches/build.sh   (BERTH=/path/to/berth skips the
 # release build; RUNS=n sets hyperfine's run count, default 15)
+# `benches/build.sh stages`: two independent stages (RUN sleep 1 each) built cold, berth
+# vs `buildah bud --jobs 2` vs Docker's classic builder.
+# `benches/build.sh parser` instead times the peer of the parser bench: BuildKit's own
+# parser (PyPI `dockerfile`, Go through cgo) over the same corpus, in-process, best of 5
+# passes; compare with `cargo bench -p berth-benches --bench build -- build_parser`.
 set -eu
+if [ "${1:-}" = parser ]; then
+  PY=${PYTHON:-/opt/berth/pyvenv/bin/python}
+  CORPUS=$(dirname "$0")/../container-build/tests/corpus
+  exec "$PY" - "$CORPUS" <<'PYEOF'
+import os, sys, time, dockerfile
+d = sys.argv[1]
+texts = [open(os.path.join(d, f)).read() for f in sorted(os.listdir(d))]
+size = sum(len(t.encode()) for t in texts)
+best = None
+for _ in range(5):
+    t0 = time.perf_counter()
+    for t in texts:
+        try:
+            dockerfile.parse_string(t)
+        except dockerfile.GoParseError:
+            pass
+    dt = time.perf_counter() - t0
+    best = dt if best is None else min(best, dt)
+print(f"BuildKit parser (PyPI dockerfile): {len(texts)} files, {size} bytes: "
+      f"{best * 1e3:.2f} ms per pass, {size / best / 2**20:.1f} MiB/s")
+PYEOF
+fi
 if [ -z "${BERTH:-}" ]; then
   TARGET=${CARGO_TARGET_DIR:-target}
   cargo build --release -p berth-examples --bin berth >/dev/null
@@ -80,6 +107,24 @@ run_bench() { # $1: cold|cached
   fi
   "$@"
 }
+if [ "${1:-}" = stages ]; then
+  # Two independent stages whose RUN waits 1 s each, then a stage copying from both,
+  # cold: berth builds them at once, buildah with --jobs 2 too, Docker's classic builder
+  # one after the other.
+  CTX2="$DIR/ctx-stages"
+  mkdir -p "$CTX2"
+  printf 'FROM localhost/busybox:bench AS a\nRUN sleep 1 && echo a > /a\nFROM localhost/busybox:bench AS b\nRUN sleep 1 && echo b > /b\nFROM localhost/busybox:bench\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n' >"$CTX2/Dockerfile"
+  set -- hyperfine --warmup 1 --runs "$RUNS" -N \
+    -n berth "$B build --no-cache -q -t localhost/stages:1 $CTX2" \
+    -n "buildah bud --layers --jobs 2" "$BA bud --layers --jobs 2 --no-cache -q -t localhost/stages:1 $CTX2"
+  if [ -n "$DOCKER" ]; then
+    set -- "$@" -n "docker classic" \
+      "env DOCKER_BUILDKIT=0 $DOCKER build --no-cache -q --network none -t localhost/stages:1 $CTX2"
+  fi
+  echo "== two independent stages (RUN sleep 1 each), cold"
+  "$@"
+  exit 0
+fi
 echo "== cold (--no-cache)"
 run_bench cold
 echo "== cached (unchanged context)"

@@ -6,7 +6,9 @@
 # Everything networked runs in a throwaway network namespace entered with
 # `nsenter --net` (not `ip netns exec`, which remounts /sys and hides the cgroup mounts).
 # Needs root, busybox-static, podman, docker.io, hyperfine; builds berth in release mode.
-# Usage: [BERTH=path/to/berth] benches/engine.sh [runs]   (prints markdown tables)
+# Usage: [BERTH=path/to/berth] [BERTH_BEFORE=path/to/older/berth] benches/engine.sh [runs]
+# (prints markdown tables; BERTH_BEFORE adds an older build to the same hyperfine runs, for
+# before/after figures taken under the same load)
 set -eu
 cd "$(dirname "$0")/.."
 RUNS="${1:-30}"
@@ -55,15 +57,37 @@ $IN_NS dockerd --data-root "$WORK/docker" --exec-root "$WORK/docker-run" --pidfi
 DOCKERD_PID=$!
 for _ in $(seq 100); do $D version >/dev/null 2>&1 && break; sleep 0.2; done
 $D import "$WORK/rootfs.tar" localhost/busybox:bench >/dev/null
-hyperfine -N --warmup 3 --runs "$RUNS" --export-markdown "$WORK/none.md" \
-    -n "berth run --rm (no network)" "$BERTH --root $WORK/root run --rm --network none localhost/busybox:bench true" \
+set --
+set -- "$@" -n "berth run --rm (no network)" "$BERTH --root $WORK/root run --rm --network none localhost/busybox:bench true"
+if [ -n "${BERTH_BEFORE:-}" ]; then
+    set -- "$@" -n "berth (before) run --rm (no network)" "$BERTH_BEFORE --root $WORK/root run --rm --network none localhost/busybox:bench true"
+fi
+hyperfine -N --warmup 3 --runs "$RUNS" --export-markdown "$WORK/none.md" "$@" \
     -n "podman run --rm (no network)" "$P run --rm --network none localhost/busybox:bench true" \
     -n "docker run --rm (no network)" "$D run --rm --network none localhost/busybox:bench true"
-hyperfine -N --warmup 3 --runs "$RUNS" --export-markdown "$WORK/bridge.md" \
-    -n "berth run --rm (bridge)" "$IN_NS $BERTH --root $WORK/root run --rm --network benchnet localhost/busybox:bench true" \
+set --
+set -- "$@" -n "berth run --rm (bridge)" "$IN_NS $BERTH --root $WORK/root run --rm --network benchnet localhost/busybox:bench true"
+if [ -n "${BERTH_BEFORE:-}" ]; then
+    set -- "$@" -n "berth (before) run --rm (bridge)" "$IN_NS $BERTH_BEFORE --root $WORK/root run --rm --network benchnet localhost/busybox:bench true"
+fi
+hyperfine -N --warmup 3 --runs "$RUNS" --export-markdown "$WORK/bridge.md" "$@" \
     -n "podman run --rm (bridge)" "$IN_NS $P run --rm localhost/busybox:bench true" \
     -n "docker run --rm (bridge)" "$IN_NS $D run --rm localhost/busybox:bench true"
 cat "$WORK/none.md" "$WORK/bridge.md"
+
+# CPU per run (user + system, ms) of the whole process tree, forked descendants included
+# (berth's monitor and the container; podman's conmon and runc), from `perf stat` over 10
+# runs. Docker's work happens in dockerd/containerd, outside the tree: not comparable.
+if command -v perf >/dev/null 2>&1; then
+    cpu() { perf stat -x, -r 10 -e task-clock "$@" 2>&1 >/dev/null | awk -F, '/task-clock/ {printf "%.1f", $1}'; }
+    echo
+    echo "| CPU per \`run --rm\` (task-clock, ms, no network) | berth | podman |"
+    echo "|---|---|---|"
+    echo "| user + system, whole process tree | $(cpu $BERTH --root $WORK/root run --rm --network none localhost/busybox:bench true) | $(cpu $P run --rm --network none localhost/busybox:bench true) |"
+    if [ -n "${BERTH_BEFORE:-}" ]; then
+        echo "| berth (before) | $(cpu $BERTH_BEFORE --root $WORK/root run --rm --network none localhost/busybox:bench true) | |"
+    fi
+fi
 
 # memory of one idle detached container: proportional set size (kB) of the processes
 # that stay: berth's monitor + the container; podman's conmon + the container; dockerd's
@@ -74,6 +98,13 @@ sleep 1
 mon=$(grep -o '"MonitorPid": *[0-9]*' "$WORK/root/containers/$id/config.v2.json" | grep -o '[0-9]*$')
 ctr=$("$BERTH" --root "$WORK/root" inspect -f '{{.State.Pid}}' "$id")
 b_mon=$(pss "$mon"); b_ctr=$(pss "$ctr")
+if [ -n "${BERTH_BEFORE:-}" ]; then
+    id0=$("$BERTH_BEFORE" --root "$WORK/root" run -d --network none localhost/busybox:bench sleep 600)
+    sleep 1
+    mon0=$(grep -o '"MonitorPid": *[0-9]*' "$WORK/root/containers/$id0/config.v2.json" | grep -o '[0-9]*$')
+    ctr0=$("$BERTH" --root "$WORK/root" inspect -f '{{.State.Pid}}' "$id0")
+    b0_mon=$(pss "$mon0"); b0_ctr=$(pss "$ctr0")
+fi
 pid=$($P run -d --network none localhost/busybox:bench sleep 600)
 sleep 1
 cpid=$($P inspect -f '{{.State.Pid}}' "$pid")
@@ -88,5 +119,8 @@ echo
 echo "| idle detached container (PSS) | keeper process | container | total |"
 echo "|---|---|---|---|"
 echo "| berth (monitor) | $b_mon kB | $b_ctr kB | $((b_mon + b_ctr)) kB |"
+if [ -n "${BERTH_BEFORE:-}" ]; then
+    echo "| berth (before) (monitor) | $b0_mon kB | $b0_ctr kB | $((b0_mon + b0_ctr)) kB |"
+fi
 echo "| podman (conmon) | $p_mon kB | $p_ctr kB | $((p_mon + p_ctr)) kB |"
 echo "| docker (containerd-shim) | $d_mon kB | $d_ctr kB | $((d_mon + d_ctr)) kB |"

@@ -17,7 +17,7 @@ fi
 PACKAGES="crun runc podman buildah skopeo umoci containerd docker.io docker-compose
 docker-registry busybox-static hyperfine nftables iptables iproute2 python3-venv
 uidmap apache2-utils redis-server libseccomp-dev pkg-config ca-certificates
-openssl util-linux mount"
+openssl util-linux mount systemd openssh-client git libc-bin"
 
 missing=""
 for p in $PACKAGES; do

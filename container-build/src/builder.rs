@@ -4,8 +4,11 @@
 //! snapshotter); `RUN` runs in a `container-core` container on it, `COPY`/`ADD`/`WORKDIR`
 //! write into it; the snapshot's upper directory becomes the step's layer (sorted tar,
 //! times clamped) and the snapshot is committed under the layer's chain id, so the next
-//! step, the next build and `store.unpack` share it. Stages run one after the other, in
-//! Dockerfile order, skipping those the target does not need.
+//! step, the next build and `store.unpack` share it. Stages the target does not need are
+//! skipped; the others run as soon as the stages they use (`FROM`, `COPY --from`,
+//! `RUN --mount=from=`) are built, independent ones at the same time on threads (at most
+//! [`BuildOptions::max_parallel_stages`]). Scheduling changes only the order of progress
+//! events, never the image: each stage's result depends only on its inputs.
 
 use crate::cache::{self, Cache, CacheEntry};
 use crate::config::{self as cfgx, DEFAULT_PATH};
@@ -20,12 +23,16 @@ use crate::shell::Lexer;
 use crate::stage;
 use crate::users::resolve_user;
 use container_image::image::HistoryItem;
+use container_image::image::Platform;
+use container_image::registry::RegistryOptions;
 use container_image::{Digest, Image, ImageConfig, Layer, Store};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::time::Instant;
 
 /// What to build and how.
@@ -52,6 +59,12 @@ pub struct BuildOptions {
     pub secrets: BTreeMap<String, PathBuf>,
     /// Runtime root for the `RUN` containers (default `/run/berth/build`).
     pub runtime_root: Option<PathBuf>,
+    /// SSH agent sockets (or private key files) for `RUN --mount=type=ssh` by id
+    /// (`--ssh default=$SSH_AUTH_SOCK`).
+    pub ssh: BTreeMap<String, PathBuf>,
+    /// How many independent stages may build at once (default: the available
+    /// parallelism of the machine, at least 2; 1 builds stage after stage).
+    pub max_parallel_stages: Option<usize>,
 }
 
 /// A finished build.
@@ -111,6 +124,15 @@ pub(crate) struct StageResult {
     pub(crate) key: String,
 }
 
+/// What a stage thread tells the thread that schedules stages.
+pub(crate) enum Msg {
+    /// A progress event, passed on to the caller's callback.
+    Event(BuildEvent),
+    /// A stage finished.
+    Done(usize, Box<Result<StageResult>>),
+}
+
+/// The state of one build, shared by the threads of its stages.
 pub(crate) struct Run<'a> {
     pub(crate) opts: &'a BuildOptions,
     pub(crate) df: &'a Dockerfile,
@@ -118,12 +140,75 @@ pub(crate) struct Run<'a> {
     pub(crate) epoch: i64,
     pub(crate) created: String,
     pub(crate) lexer: Lexer,
-    pub(crate) results: Vec<Option<StageResult>>,
+    pub(crate) results: Mutex<Vec<Option<StageResult>>>,
     pub(crate) globals: BTreeMap<String, String>,
-    pub(crate) number: usize,
-    pub(crate) total: usize,
-    pub(crate) cached: usize,
-    pub(crate) progress: &'a mut dyn FnMut(&BuildEvent),
+    pub(crate) number: AtomicUsize,
+    pub(crate) total: AtomicUsize,
+    pub(crate) cached: AtomicUsize,
+    pub(crate) events: mpsc::Sender<Msg>,
+    /// Files fetched for `ADD <url>` by URL, kept for the build's length.
+    pub(crate) downloads: Mutex<BTreeMap<String, crate::remote::Downloaded>>,
+    /// Repositories checked out for `ADD <repo>.git`, by source and `--keep-git-dir`.
+    pub(crate) checkouts: Mutex<BTreeMap<(String, bool), crate::remote::GitCheckout>>,
+    /// Where downloads and checkouts are (removed when the build ends).
+    pub(crate) download_dir: PathBuf,
+}
+
+impl Run<'_> {
+    /// Send a progress event to the caller (through the scheduling thread).
+    pub(crate) fn emit(&self, e: BuildEvent) {
+        let _ = self.events.send(Msg::Event(e));
+    }
+
+    /// The file of `ADD <url>`, downloaded on first use in this build.
+    pub(crate) fn download(
+        &self,
+        url: &str,
+        checksum: Option<&str>,
+    ) -> Result<crate::remote::Downloaded> {
+        if let Some(d) = self.downloads.lock().ok().and_then(|m| m.get(url).cloned()) {
+            if let Some(c) = checksum
+                && !c.eq_ignore_ascii_case(&d.digest)
+            {
+                return Err(BuildError::Invalid(format!(
+                    "{url}: checksum mismatch: expected {c}, the download is {}",
+                    d.digest
+                )));
+            }
+            return Ok(d);
+        }
+        let d = crate::remote::download(url, &self.download_dir, checksum)?;
+        if let Ok(mut m) = self.downloads.lock() {
+            m.insert(url.to_string(), d.clone());
+        }
+        Ok(d)
+    }
+
+    /// The checkout of `ADD <repo>.git#ref`, cloned on first use in this build.
+    pub(crate) fn git(&self, src: &str, keep_git_dir: bool) -> Result<crate::remote::GitCheckout> {
+        let key = (src.to_string(), keep_git_dir);
+        if let Some(c) = self
+            .checkouts
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).cloned())
+        {
+            return Ok(c);
+        }
+        let c = crate::remote::git_checkout(src, &self.download_dir, keep_git_dir)?;
+        if let Ok(mut m) = self.checkouts.lock() {
+            m.insert(key, c.clone());
+        }
+        Ok(c)
+    }
+
+    /// The result of stage `i`, once built.
+    pub(crate) fn result(&self, i: usize) -> Option<StageResult> {
+        self.results
+            .lock()
+            .ok()
+            .and_then(|r| r.get(i).cloned().flatten())
+    }
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -203,30 +288,41 @@ impl Builder {
             .iter()
             .map(|i| df.stages[*i].instructions.len())
             .sum();
-        let mut run = Run {
+        let (tx, rx) = mpsc::channel();
+        let run = Run {
             opts,
             df: &df,
             ctx,
             epoch,
             created,
             lexer: Lexer::new(df.escape),
-            results: vec![None; df.stages.len()],
+            results: Mutex::new(vec![None; df.stages.len()]),
             globals,
-            number: 0,
-            total,
-            cached: 0,
-            progress,
+            number: AtomicUsize::new(0),
+            total: AtomicUsize::new(total),
+            cached: AtomicUsize::new(0),
+            events: tx,
+            downloads: Mutex::new(BTreeMap::new()),
+            checkouts: Mutex::new(BTreeMap::new()),
+            download_dir: self
+                .store
+                .root()
+                .join("tmp")
+                .join(unique("build-downloads")),
         };
-        self.check(&run, &needed)?;
-        for i in 0..df.stages.len() {
-            if !needed.contains(&i) {
-                (run.progress)(&BuildEvent::StageSkipped { stage: i });
-                continue;
+        let built = self.check(&run, &needed).and_then(|()| {
+            for i in 0..df.stages.len() {
+                if !needed.contains(&i) {
+                    progress(&BuildEvent::StageSkipped { stage: i });
+                }
             }
-            let r = self.build_stage(&mut run, i)?;
-            run.results[i] = Some(r);
+            self.run_stages(&run, &needed, &rx, progress)
+        });
+        if run.download_dir.exists() {
+            let _ = std::fs::remove_dir_all(&run.download_dir);
         }
-        let Some(mut result) = run.results[target].take() else {
+        built?;
+        let Some(mut result) = run.result(target) else {
             return Err(BuildError::NotFound(
                 "the target stage was not built".into(),
             ));
@@ -249,16 +345,117 @@ impl Builder {
                 &image.manifest_digest,
             )?;
         }
-        (run.progress)(&BuildEvent::Done {
+        progress(&BuildEvent::Done {
             image_id: image.id().to_string(),
             manifest_digest: image.manifest_digest.to_string(),
             tags: opts.tags.clone(),
         });
         Ok(BuildOutput {
             image,
-            steps: run.number,
-            cached_steps: run.cached,
+            steps: run.number.load(Ordering::SeqCst),
+            cached_steps: run.cached.load(Ordering::SeqCst),
         })
+    }
+
+    /// Build the `needed` stages, each on its own thread as soon as the stages it uses
+    /// are done, at most `max_parallel_stages` at once; events go to `progress` on this
+    /// thread. After a failure no new stage starts; the first error (in Dockerfile order
+    /// among those that failed) is returned once the running stages have stopped.
+    fn run_stages(
+        &self,
+        run: &Run<'_>,
+        needed: &[usize],
+        rx: &mpsc::Receiver<Msg>,
+        progress: &mut dyn FnMut(&BuildEvent),
+    ) -> Result<()> {
+        let limit = run
+            .opts
+            .max_parallel_stages
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+                    .max(2)
+            })
+            .max(1);
+        let deps: BTreeMap<usize, BTreeSet<usize>> = needed
+            .iter()
+            .map(|&i| {
+                (
+                    i,
+                    stage::dependencies(run.df, i, &run.globals)
+                        .into_iter()
+                        .collect(),
+                )
+            })
+            .collect();
+        let mut pending: BTreeSet<usize> = needed.iter().copied().collect();
+        let mut done: BTreeSet<usize> = BTreeSet::new();
+        let mut errors: BTreeMap<usize, BuildError> = BTreeMap::new();
+        std::thread::scope(|scope| {
+            let mut running = 0usize;
+            loop {
+                if errors.is_empty() {
+                    let ready: Vec<usize> = pending
+                        .iter()
+                        .copied()
+                        .filter(|i| deps[i].is_subset(&done))
+                        .take(limit.saturating_sub(running))
+                        .collect();
+                    for i in ready {
+                        pending.remove(&i);
+                        running += 1;
+                        let tx = run.events.clone();
+                        scope.spawn(move || {
+                            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                self.build_stage(run, i)
+                            }))
+                            .unwrap_or_else(|_| {
+                                Err(BuildError::Invalid(format!(
+                                    "the thread building stage {i} panicked"
+                                )))
+                            });
+                            let _ = tx.send(Msg::Done(i, Box::new(r)));
+                        });
+                    }
+                }
+                if running == 0 {
+                    break;
+                }
+                match rx.recv() {
+                    Ok(Msg::Event(e)) => progress(&e),
+                    Ok(Msg::Done(i, r)) => {
+                        running -= 1;
+                        match *r {
+                            Ok(res) => {
+                                if let Ok(mut all) = run.results.lock() {
+                                    all[i] = Some(res);
+                                }
+                                done.insert(i);
+                            }
+                            Err(e) => {
+                                errors.insert(i, e);
+                            }
+                        }
+                    }
+                    // Cannot happen while `run` holds a sender; stop waiting if it does.
+                    Err(_) => break,
+                }
+            }
+        });
+        // Events sent after the last `Done` was received.
+        while let Ok(m) = rx.try_recv() {
+            if let Msg::Event(e) = m {
+                progress(&e);
+            }
+        }
+        match errors.into_iter().next() {
+            Some((_, e)) => Err(e),
+            None if pending.is_empty() => Ok(()),
+            None => Err(BuildError::Invalid(
+                "stages left unbuilt: their dependencies never finished".into(),
+            )),
+        }
     }
 
     /// Checks done before any side effect: `--from` names, context sources that leave
@@ -308,19 +505,13 @@ impl Builder {
                                 .process_word(from, &lookup)
                                 .map_err(shell_err)
                                 .map_err(at)?;
-                            let is_stage = run.df.stage_index(&name).is_some_and(|s| s < i);
-                            if !is_stage && self.store.image(&name).is_err() {
-                                return Err(at(BuildError::NotFound(format!(
-                                    "--from={name}: no earlier build stage and no image in the store has this name"
-                                ))));
-                            }
+                            self.check_from(run, i, &name).map_err(at)?;
                             continue;
                         }
                         for s in &c.sources {
                             if c.heredocs.iter().any(|h| {
                                 s.trim_start_matches("<<-").trim_start_matches("<<") == h.name
-                            }) || s.starts_with("http://")
-                                || s.starts_with("https://")
+                            }) || is_url(s)
                             {
                                 continue;
                             }
@@ -339,10 +530,21 @@ impl Builder {
                     }
                     Instruction::Run { mounts, .. } => {
                         for m in mounts {
+                            if let Some(from) = &m.from {
+                                let name = run
+                                    .lexer
+                                    .process_word(from, &lookup)
+                                    .map_err(shell_err)
+                                    .map_err(at)?;
+                                self.check_from(run, i, &name).map_err(at)?;
+                            }
                             if m.kind == MountType::Ssh {
-                                return Err(at(BuildError::Unsupported(
-                                    "RUN --mount=type=ssh".into(),
-                                )));
+                                let id = m.id.clone().unwrap_or_else(|| "default".into());
+                                if !run.opts.ssh.contains_key(&id) && m.required {
+                                    return Err(at(BuildError::NotFound(format!(
+                                        "no SSH agent socket or key given for --mount=type=ssh,id={id} (BuildOptions::ssh, --ssh {id}=PATH)"
+                                    ))));
+                                }
                             }
                         }
                     }
@@ -353,7 +555,21 @@ impl Builder {
         Ok(())
     }
 
-    fn base_state(&self, run: &mut Run<'_>, idx: usize) -> Result<(State, Vec<Located>)> {
+    /// `--from=name` of stage `i`: an earlier stage, an image in the store, or an image
+    /// pulled now from its registry.
+    fn check_from(&self, run: &Run<'_>, i: usize, name: &str) -> Result<()> {
+        if run.df.stage_index(name).is_some_and(|s| s < i) {
+            return Ok(());
+        }
+        match self.image_or_pull(name, None) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(BuildError::NotFound(format!(
+                "--from={name}: no earlier build stage and no image in the store has this name, and pulling it failed: {e}"
+            ))),
+        }
+    }
+
+    fn base_state(&self, run: &Run<'_>, idx: usize) -> Result<(State, Vec<Located>)> {
         let st = &run.df.stages[idx];
         let globals = run.globals.clone();
         let lookup = |n: &str| globals.get(n).cloned();
@@ -362,7 +578,7 @@ impl Builder {
             .process_word(&st.base, &lookup)
             .map_err(shell_err)
             .map_err(|e| e.at(st.line, &format!("FROM {}", st.base)))?;
-        (run.progress)(&BuildEvent::StageStarted {
+        run.emit(BuildEvent::StageStarted {
             stage: idx,
             name: st.name.clone(),
             base: base.clone(),
@@ -378,12 +594,26 @@ impl Builder {
             .df
             .stage_index(&base)
             .filter(|&s| s < idx)
-            .and_then(|s| run.results[s].clone())
+            .and_then(|s| run.result(s))
         {
             (r.config, r.layers, r.key)
         } else {
+            let platform = match &st.platform {
+                Some(p) => {
+                    let mut scope = stage::automatic_args();
+                    scope.extend(run.globals.clone());
+                    let p = run
+                        .lexer
+                        .process_word(p, &|n| scope.get(n).cloned())
+                        .map_err(shell_err)
+                        .and_then(|p| stage::runnable_platform(&p))
+                        .map_err(|e| e.at(st.line, &format!("FROM --platform={p} {base}")))?;
+                    Some(p)
+                }
+                None => None,
+            };
             let img = self
-                .image_or_pull(&base)
+                .image_or_pull(&base, platform.as_ref())
                 .map_err(|e| e.at(st.line, &format!("FROM {base}")))?;
             let k = cache::key(&["image", &img.manifest_digest.to_string(), &epoch_key]);
             (img.config, img.layers, k)
@@ -413,7 +643,7 @@ impl Builder {
                     steps.push(l);
                 }
             }
-            run.total += steps.len();
+            run.total.fetch_add(steps.len(), Ordering::SeqCst);
         }
         state.config.set("OnBuild", None);
         if cfgx::get_env(&state.config, "PATH").is_none() {
@@ -423,38 +653,59 @@ impl Builder {
         Ok((state, steps))
     }
 
-    fn image_or_pull(&self, name: &str) -> Result<Image> {
-        match self.store.image(name) {
-            Ok(i) => Ok(i),
+    /// The image `name` from the store, else pulled from its registry (plain HTTP for
+    /// loopback registries, credentials from the Docker config) with the manifest of
+    /// `platform` (default: this host) chosen from an index. A local image whose config
+    /// names another platform is refused.
+    pub(crate) fn image_or_pull(&self, name: &str, platform: Option<&Platform>) -> Result<Image> {
+        let img = match self.store.image(name) {
+            Ok(i) => i,
             Err(container_image::Error::NotFound { .. }) => {
                 let store = self.store.clone();
                 let name = name.to_string();
+                let platform = platform.cloned();
                 std::thread::scope(|s| {
                     s.spawn(move || -> Result<Image> {
                         let rt = tokio::runtime::Builder::new_current_thread()
                             .enable_all()
                             .build()
                             .ctx("start a runtime for", Path::new("pull"))?;
-                        let client = container_image::registry::Client::new(Default::default())?;
+                        let client = container_image::registry::Client::new(RegistryOptions {
+                            platform,
+                            ..Default::default()
+                        })?;
                         Ok(rt.block_on(client.pull(&store, &name, None))?)
                     })
                     .join()
                     .unwrap_or_else(|_| Err(BuildError::Invalid("pull thread panicked".into())))
-                })
+                })?
             }
-            Err(e) => Err(e.into()),
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(p) = platform {
+            let arch = img.config.architecture();
+            let os = img.config.raw()["os"].as_str().map(str::to_string);
+            if arch.as_ref().is_some_and(|a| *a != p.architecture)
+                || os.as_ref().is_some_and(|o| *o != p.os)
+            {
+                return Err(BuildError::Invalid(format!(
+                    "image {name} is for {}/{}, not {p}",
+                    os.unwrap_or_default(),
+                    arch.unwrap_or_default()
+                )));
+            }
         }
+        Ok(img)
     }
 
-    fn build_stage(&self, run: &mut Run<'_>, idx: usize) -> Result<StageResult> {
+    fn build_stage(&self, run: &Run<'_>, idx: usize) -> Result<StageResult> {
         let (mut state, steps) = self.base_state(run, idx)?;
         for l in &steps {
-            run.number += 1;
-            let number = run.number;
-            (run.progress)(&BuildEvent::Step {
+            let number = run.number.fetch_add(1, Ordering::SeqCst) + 1;
+            run.emit(BuildEvent::Step {
                 stage: idx,
                 number,
-                total: run.total,
+                total: run.total.load(Ordering::SeqCst),
                 line: l.line,
                 text: l.original.clone(),
             });
@@ -463,9 +714,9 @@ impl Builder {
                 .step(run, idx, &mut state, l, number)
                 .map_err(|e| e.at(l.line, &l.original))?;
             if cached {
-                run.cached += 1;
+                run.cached.fetch_add(1, Ordering::SeqCst);
             }
-            (run.progress)(&BuildEvent::StepDone {
+            run.emit(BuildEvent::StepDone {
                 number,
                 cached,
                 layer: layer.map(|l| l.digest.to_string()),
@@ -482,7 +733,7 @@ impl Builder {
     /// One step through the cache; returns (cached, layer made).
     fn step(
         &self,
-        run: &mut Run<'_>,
+        run: &Run<'_>,
         idx: usize,
         state: &mut State,
         l: &Located,
@@ -523,7 +774,7 @@ impl Builder {
         if !run.opts.no_cache
             && let Some(e) = self.cache.get(&self.store, &key)
         {
-            (run.progress)(&BuildEvent::Cached { number });
+            run.emit(BuildEvent::Cached { number });
             state.config = ImageConfig::from_value(e.config)?;
             state.layers = e.layers;
             state.key = key;
@@ -549,12 +800,8 @@ impl Builder {
         let lookup = |n: &str| state.lookup(n);
         let stage_key = |name: &str| -> Result<Option<String>> {
             let name = run.lexer.process_word(name, &lookup).map_err(shell_err)?;
-            if let Some(r) = run
-                .df
-                .stage_index(&name)
-                .and_then(|s| run.results[s].as_ref())
-            {
-                return Ok(Some(r.key.clone()));
+            if let Some(r) = run.df.stage_index(&name).and_then(|s| run.result(s)) {
+                return Ok(Some(r.key));
             }
             Ok(self
                 .store
@@ -569,7 +816,21 @@ impl Builder {
                 } else {
                     let excl = PatternMatcher::new(&c.exclude)?;
                     for s in &c.sources {
-                        if is_heredoc_source(c, s) || is_url(s) {
+                        if is_url(s) {
+                            let url = run.lexer.process_word(s, &lookup).map_err(shell_err)?;
+                            if crate::remote::is_git(&url) {
+                                let g = run.git(&url, c.keep_git_dir)?;
+                                h.update(url.as_bytes());
+                                h.update(g.commit.as_bytes());
+                                continue;
+                            }
+                            let d = run.download(&url, c.checksum.as_deref())?;
+                            h.update(url.as_bytes());
+                            h.update(d.digest.as_bytes());
+                            h.update(format!("{:?}", d.mtime).as_bytes());
+                            continue;
+                        }
+                        if is_heredoc_source(c, s) {
                             continue;
                         }
                         let src = run.lexer.process_word(s, &lookup).map_err(shell_err)?;
@@ -620,7 +881,7 @@ impl Builder {
 
     fn execute(
         &self,
-        run: &mut Run<'_>,
+        run: &Run<'_>,
         idx: usize,
         state: &mut State,
         l: &Located,
@@ -996,12 +1257,8 @@ impl Builder {
 
     /// The layers of the stage or image `name` (for `--from`).
     pub(crate) fn layers_of(&self, run: &Run<'_>, name: &str) -> Result<Vec<Layer>> {
-        if let Some(r) = run
-            .df
-            .stage_index(name)
-            .and_then(|s| run.results[s].as_ref())
-        {
-            return Ok(r.layers.clone());
+        if let Some(r) = run.df.stage_index(name).and_then(|s| run.result(s)) {
+            return Ok(r.layers);
         }
         match self.store.image(name) {
             Ok(i) => Ok(i.layers),
@@ -1013,7 +1270,10 @@ impl Builder {
 }
 
 pub(crate) fn is_url(s: &str) -> bool {
-    s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@")
+    s.starts_with("http://")
+        || s.starts_with("https://")
+        || s.starts_with("git@")
+        || s.starts_with("git://")
 }
 
 pub(crate) fn is_heredoc_source(c: &CopySpec, s: &str) -> bool {

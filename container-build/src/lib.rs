@@ -14,9 +14,11 @@
 //! ```
 //!
 //! The [`Builder`] turns a Dockerfile and a context into an image of a
-//! `container_image::Store`: stages (unused ones skipped, run one after the other),
-//! `RUN` in `container-core` containers on overlay snapshots, `COPY`/`ADD` with
-//! `.dockerignore`, a layer cache keyed by parent, instruction, build args and source
+//! `container_image::Store`: stages (unused ones skipped, independent ones built at the
+//! same time), bases and `--from` images pulled from their registry when the store lacks
+//! them, `RUN` in `container-core` containers on overlay snapshots (cache, bind, tmpfs,
+//! secret and ssh-agent mounts), `COPY`/`ADD` with `.dockerignore`, `ADD` of URLs and git
+//! repositories, a layer cache keyed by parent, instruction, build args and source
 //! contents, and reproducible output (times clamped to `SOURCE_DATE_EPOCH`, default 0).
 //!
 //! ```no_run
@@ -46,6 +48,7 @@ pub mod error;
 pub mod instructions;
 pub mod parser;
 pub mod progress;
+mod remote;
 mod run;
 pub mod shell;
 pub mod stage;

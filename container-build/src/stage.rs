@@ -1,7 +1,9 @@
 //! Stage planning: which stages the target needs, and the build arguments in scope.
 
+use crate::error::{BuildError, Result};
 use crate::instructions::{Dockerfile, Instruction};
 use crate::shell::Lexer;
+use container_image::image::Platform;
 use std::collections::BTreeMap;
 
 /// The stages `from` refers to by `FROM <stage>`, `COPY --from` and `RUN --mount=from=`
@@ -52,23 +54,68 @@ pub fn needed(df: &Dockerfile, target: usize, globals: &BTreeMap<String, String>
     (0..df.stages.len()).filter(|i| need[*i]).collect()
 }
 
-/// Arguments BuildKit defines for every build (used when a stage declares them).
+/// Arguments BuildKit defines for every build (usable in `FROM --platform`, and in a
+/// stage once it declares them with `ARG`): `TARGETPLATFORM`, `TARGETOS`, `TARGETARCH`,
+/// `TARGETVARIANT` and the same with `BUILD`. berth builds for the host only, so both
+/// are this machine's platform.
 pub fn automatic_args() -> BTreeMap<String, String> {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        other => other,
-    };
-    let platform = format!("linux/{arch}");
+    let host = Platform::host();
     let mut m = BTreeMap::new();
     for p in ["TARGET", "BUILD"] {
-        m.insert(format!("{p}PLATFORM"), platform.clone());
-        m.insert(format!("{p}OS"), "linux".to_string());
-        m.insert(format!("{p}ARCH"), arch.to_string());
-        m.insert(format!("{p}VARIANT"), String::new());
+        m.insert(format!("{p}PLATFORM"), host.to_string());
+        m.insert(format!("{p}OS"), host.os.clone());
+        m.insert(format!("{p}ARCH"), host.architecture.clone());
+        m.insert(
+            format!("{p}VARIANT"),
+            host.variant.clone().unwrap_or_default(),
+        );
     }
     m
+}
+
+/// Parse `os/arch[/variant]` (architecture aliases like `x86_64` and `aarch64`
+/// normalised as containerd does).
+pub fn parse_platform(s: &str) -> Result<Platform> {
+    let parts: Vec<&str> = s.trim().split('/').collect();
+    if parts.len() < 2 || parts.len() > 3 || parts.iter().any(|p| p.is_empty()) {
+        return Err(BuildError::Invalid(format!(
+            "invalid platform {s:?}: expected os/arch[/variant]"
+        )));
+    }
+    let os = parts[0].to_ascii_lowercase();
+    let (arch, mut variant) = match parts[1].to_ascii_lowercase().as_str() {
+        "x86_64" | "x86-64" => ("amd64".to_string(), None),
+        "aarch64" => ("arm64".to_string(), None),
+        "armhf" => ("arm".to_string(), Some("v7".to_string())),
+        "armel" => ("arm".to_string(), Some("v6".to_string())),
+        "i386" | "i686" => ("386".to_string(), None),
+        a => (a.to_string(), None),
+    };
+    if let Some(v) = parts.get(2) {
+        variant = Some(v.to_ascii_lowercase());
+    }
+    if arch == "arm64" && variant.as_deref() == Some("v8") {
+        variant = None;
+    }
+    Ok(Platform {
+        architecture: arch,
+        os,
+        variant,
+        os_version: None,
+    })
+}
+
+/// The platform `s` names, if this machine can run it (the host's OS and
+/// architecture); else an error naming both.
+pub fn runnable_platform(s: &str) -> Result<Platform> {
+    let p = parse_platform(s)?;
+    let host = Platform::host();
+    if p.os != host.os || p.architecture != host.architecture {
+        return Err(BuildError::Unsupported(format!(
+            "platform {p}: this machine runs {host} and berth does not emulate other platforms"
+        )));
+    }
+    Ok(p)
 }
 
 /// The global (`ARG` before the first `FROM`) arguments with their values: build
@@ -115,5 +162,27 @@ mod tests {
         args.insert("BASE".to_string(), "unused".to_string());
         let g = global_args(&df, &args);
         assert_eq!(needed(&df, 3, &g), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn platforms() {
+        let host = Platform::host();
+        let p = parse_platform(&host.to_string()).expect("host");
+        assert_eq!(p, host);
+        assert_eq!(
+            parse_platform("linux/x86_64").expect("alias").architecture,
+            "amd64"
+        );
+        assert_eq!(parse_platform("linux/arm64/v8").expect("v8").variant, None);
+        assert!(parse_platform("linux").is_err());
+        assert!(parse_platform("linux/amd64/v1/x").is_err());
+        let other = if host.architecture == "s390x" {
+            "linux/amd64"
+        } else {
+            "linux/s390x"
+        };
+        let e = runnable_platform(other).expect_err("foreign").to_string();
+        assert!(e.contains(other) && e.contains(&host.to_string()), "{e}");
+        assert!(runnable_platform(&automatic_args()["TARGETPLATFORM"]).is_ok());
     }
 }

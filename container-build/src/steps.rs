@@ -43,13 +43,31 @@ impl Builder {
         let chown = c.chown.as_ref().map(|s| w(s)).transpose()?;
         let exclude = PatternMatcher::new(&c.exclude)?;
         let mut sources = Vec::new();
+        let mut remote = Vec::new();
+        let mut git_dirs: Vec<PathBuf> = Vec::new();
         for s in &c.sources {
             if is_url(s) {
-                return Err(BuildError::Unsupported(format!(
-                    "ADD from a URL ({s}); download it into the context"
-                )));
+                let url = w(s)?;
+                if !is_add {
+                    return Err(BuildError::Invalid(format!(
+                        "COPY cannot take a URL ({url}); use ADD"
+                    )));
+                }
+                if crate::remote::is_git(&url) {
+                    git_dirs.push(run.git(&url, c.keep_git_dir)?.dir);
+                    continue;
+                }
+                remote.push(run.download(&url, c.checksum.as_deref())?);
+                continue;
             }
             sources.push(w(s)?);
+        }
+        if c.checksum.is_some()
+            && (remote.is_empty() || !sources.is_empty() || !git_dirs.is_empty())
+        {
+            return Err(BuildError::Invalid(
+                "ADD --checksum applies to URL sources only".into(),
+            ));
         }
         let from = c.from.as_ref().map(|f| w(f)).transpose()?;
         let from_layers = match &from {
@@ -86,7 +104,7 @@ impl Builder {
                     Some(root) => resolved.extend(resolve_in_view(root, s)?),
                 }
             }
-            let count = resolved.len() + inline.len();
+            let count = resolved.len() + inline.len() + remote.len();
             let dest_host_dir = resolve_scoped(rootfs, &dest, true);
             let dest_exists_dir = dest_host_dir.is_dir();
             let into_dir = dest_is_dir_syntax || dest_exists_dir;
@@ -94,6 +112,52 @@ impl Builder {
                 return Err(BuildError::Invalid(
                     "When using COPY with more than one source file, the destination must be a directory and end with a /".into(),
                 ));
+            }
+            // Remote files: not extracted, mode 0600 unless --chmod, the time of
+            // Last-Modified when the server sent one (Docker's rules).
+            for d in &remote {
+                let (_, target) = copy::target_path(rootfs, &dest, into_dir, &d.name);
+                if let Some(parent) = target.parent() {
+                    let rel = context::rel_str(rootfs, parent);
+                    copy::mkdir_all(rootfs, &format!("/{rel}"), attrs.owner)?;
+                }
+                if target.is_dir() {
+                    return Err(BuildError::Invalid(format!(
+                        "ADD {}: the destination {dest} is a directory; end it with /",
+                        d.name
+                    )));
+                }
+                std::fs::copy(&d.path, &target).ctx("write", &target)?;
+                let (u, g) = attrs.owner.unwrap_or((0, 0));
+                std::os::unix::fs::lchown(&target, Some(u), Some(g)).ctx("chown", &target)?;
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(
+                    &target,
+                    std::fs::Permissions::from_mode(mode.unwrap_or(0o600)),
+                )
+                .ctx("chmod", &target)?;
+                if let Some(t) = d.mtime {
+                    let t = filetime::FileTime::from_unix_time(t, 0);
+                    filetime::set_file_times(&target, t, t).ctx("set times", &target)?;
+                }
+            }
+            // A git checkout: its contents go into the destination directory.
+            for g in &git_dirs {
+                let target = copy::mkdir_all(rootfs, &dest, attrs.owner)?;
+                let mut names: Vec<_> = std::fs::read_dir(g)
+                    .ctx("read directory", g)?
+                    .filter_map(|e| e.ok().map(|e| e.file_name()))
+                    .collect();
+                names.sort();
+                for n in names {
+                    copy_filtered(
+                        &g.join(&n),
+                        &target.join(&n),
+                        &n.to_string_lossy(),
+                        &attrs,
+                        &|_: &str| false,
+                    )?;
+                }
             }
             for (name, content) in inline {
                 let (_, target) = copy::target_path(rootfs, &dest, into_dir, &name);
@@ -189,7 +253,7 @@ impl Builder {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn run_step(
         &self,
-        run: &mut Run<'_>,
+        run: &Run<'_>,
         _idx: usize,
         state: &mut State,
         argv: &[String],
@@ -220,6 +284,7 @@ impl Builder {
                 let _ = std::fs::remove_dir_all(t);
             }
         };
+        let mut ssh_count = 0usize;
         let prepared = (|| -> Result<()> {
             for m in mounts {
                 let target = m.target.clone().unwrap_or_default();
@@ -348,7 +413,40 @@ impl Builder {
                         });
                     }
                     MountType::Ssh => {
-                        return Err(BuildError::Unsupported("RUN --mount=type=ssh".into()));
+                        // BuildKit: the n-th ssh mount defaults to
+                        // /run/buildkit/ssh_agent.n; SSH_AUTH_SOCK names the first.
+                        let id = m.id.clone().unwrap_or_else(|| "default".into());
+                        let Some(sock) = run.opts.ssh.get(&id) else {
+                            if m.required {
+                                return Err(BuildError::NotFound(format!(
+                                    "no SSH agent socket given for --mount=type=ssh,id={id}"
+                                )));
+                            }
+                            continue;
+                        };
+                        use std::os::unix::fs::FileTypeExt;
+                        let meta = std::fs::metadata(sock).ctx("open SSH agent socket", sock)?;
+                        if !meta.file_type().is_socket() {
+                            return Err(BuildError::Unsupported(format!(
+                                "--ssh {id}={}: not an agent socket (key files are not supported; load the key into ssh-agent and give $SSH_AUTH_SOCK)",
+                                sock.display()
+                            )));
+                        }
+                        let dest = if m.target.is_none() {
+                            format!("/run/buildkit/ssh_agent.{ssh_count}")
+                        } else {
+                            target
+                        };
+                        if ssh_count == 0 && !env.iter().any(|e| e.starts_with("SSH_AUTH_SOCK=")) {
+                            env.push(format!("SSH_AUTH_SOCK={dest}"));
+                        }
+                        ssh_count += 1;
+                        run_mounts.push(RunMount {
+                            destination: dest,
+                            kind: "bind",
+                            source: sock.display().to_string(),
+                            options: vec!["bind".into(), "rw".into()],
+                        });
                     }
                 }
             }
@@ -367,7 +465,6 @@ impl Builder {
         dests.extend(run_mounts.iter().map(|m| m.destination.clone()));
         let id = unique("build").replace('-', "");
         let epoch = run.epoch;
-        let progress = &mut run.progress;
         let result = self.layer_step(epoch, state, false, |rootfs| {
             let (uid, gid, groups) = resolve_user(rootfs, &user)?;
             // Mount points the runtime creates are not part of the layer.
@@ -390,7 +487,7 @@ impl Builder {
                 bundle: rootfs.parent().map(Path::to_path_buf).unwrap_or_default(),
                 runtime_root: runtime_root.clone(),
             };
-            let mut on_line = |line: String| progress(&BuildEvent::Output { number, line });
+            let mut on_line = |line: String| run.emit(BuildEvent::Output { number, line });
             let code = crate::run::run(&req, &mut on_line);
             for (top, stub) in created.iter().rev() {
                 remove_stub(top, stub);

@@ -823,7 +823,11 @@ impl Container {
         let fd = sys::open(&cfifo, libc::O_RDONLY | libc::O_NONBLOCK, 0)
             .map_err(|e| Error::sys(format!("open {}", fifo.display()), e))?;
         let deadline = Instant::now() + PROCESS_TIMEOUT;
-        let mut sleep = Duration::from_micros(50);
+        // Wake up as soon as the init writes (poll), not on a sleep schedule. The init
+        // may not have opened its end yet (it reports Created first): read then sees
+        // EOF and poll waits for the data. EOF with POLLHUP means a writer came and went
+        // without writing (the init died): check liveness without spinning.
+        let mut hung_up = false;
         loop {
             let mut b = [0u8; 1];
             // SAFETY: valid buffer.
@@ -844,13 +848,27 @@ impl Container {
                     op: "start",
                 });
             }
-            if Instant::now() > deadline {
+            let now = Instant::now();
+            if now > deadline {
                 return Err(Error::Timeout {
                     what: format!("container {} to take the start signal", self.file.id),
                 });
             }
-            std::thread::sleep(sleep);
-            sleep = (sleep * 2).min(Duration::from_millis(5));
+            if n == 0 && hung_up {
+                std::thread::sleep(Duration::from_millis(1));
+                hung_up = false;
+                continue;
+            }
+            // Bounded slices: liveness is re-checked at least every 50 ms.
+            let slice = (deadline - now).min(Duration::from_millis(50));
+            let mut pfd = libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let r = unsafe { libc::poll(&mut pfd, 1, slice.as_millis().max(1) as libc::c_int) };
+            hung_up = r > 0 && pfd.revents & libc::POLLHUP != 0 && pfd.revents & libc::POLLIN == 0;
         }
         drop(fd);
         let _ = std::fs::remove_file(&fifo);

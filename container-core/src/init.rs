@@ -147,9 +147,11 @@ fn intermediate_inner(
             )
         })?;
     }
-    let flags = plan.ns.clone_flags.bits() as libc::c_ulong
-        | libc::CLONE_PARENT as libc::c_ulong
-        | libc::SIGCHLD as libc::c_ulong;
+    // No exit signal: with CLONE_PARENT the kernel gives the child the caller's own exit
+    // signal (SIGCHLD, from the caller's fork), and clone3 refuses CLONE_PARENT with a
+    // non-zero exit signal (EINVAL), which would lose CLONE_INTO_CGROUP and leave the init
+    // to move itself through cgroup.procs — an RCU grace period (10–20 ms) per create.
+    let flags = plan.ns.clone_flags.bits() as libc::c_ulong | libc::CLONE_PARENT as libc::c_ulong;
     let pid = match &plan.cgroup {
         Some(a) => a.clone_child(flags).map(i64::from),
         // SAFETY: a fork-like clone (no new stack): this process is single-threaded (forked).

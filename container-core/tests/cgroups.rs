@@ -688,8 +688,7 @@ fn v2_files_written_into_a_mock_cgroup2_tree() {
                      "throttleReadBpsDevice": [{{"major": 8, "minor": 0, "rate": 4096}}]}},
         {hp}
         "rdma": {{"mlx5_0": {{"hcaHandles": 3, "hcaObjects": 100}}}},
-        "unified": {{"memory.high": "50000000"}},
-        "devices": [{{"allow": true, "access": "rwm"}}]
+        "unified": {{"memory.high": "50000000"}}
     }}"#
     ));
     let cg = Cgroup::create_in(&layout, "/parent/ctr", Some(&r)).expect("create in mock");
@@ -753,26 +752,45 @@ fn v2_files_written_into_a_mock_cgroup2_tree() {
     assert_eq!(read(&leaf, "cpu.max"), "max");
     assert_eq!(read(&leaf, "pids.max"), "max");
 
-    // What v2 cannot do is refused before anything is written, naming the field.
-    for (json, field) in [
-        (r#"{"memory": {"swappiness": 10}}"#, "memory.swappiness"),
-        (
-            r#"{"memory": {"disableOOMKiller": true}}"#,
-            "disableOOMKiller",
-        ),
-        (r#"{"cpu": {"realtimeRuntime": 1000}}"#, "realtimeRuntime"),
-        (r#"{"blockIO": {"leafWeight": 100}}"#, "leafWeight"),
-        (
-            r#"{"devices": [{"allow": false, "access": "rwm"}]}"#,
-            "devices",
-        ),
+    // What v2 lacks but runc accepts (it skips them in fs2) is ignored with a warning
+    // naming the field, and no file is written.
+    let files_before = dir_listing(&leaf);
+    let warnings = capture_warnings(|| {
+        cg.apply(&res(
+            r#"{"memory": {"swappiness": 10, "disableOOMKiller": true},
+                "cpu": {"realtimeRuntime": 1000, "realtimePeriod": 10000}}"#,
+        ))
+        .expect("v2 ignores swappiness, the OOM switch and real-time bandwidth")
+    });
+    assert_eq!(dir_listing(&leaf), files_before, "nothing written");
+    for field in [
+        "memory.swappiness",
+        "memory.disableOOMKiller",
+        "cpu.realtimeRuntime",
+        "cpu.realtimePeriod",
     ] {
-        let e = cg.apply(&res(json)).expect_err(json);
         assert!(
-            matches!(&e, CgroupError::Unsupported { field: f, .. } if f.contains(field)),
-            "{json}: {e:?}"
+            warnings.iter().any(|w| w.contains(field)),
+            "no warning names {field}: {warnings:?}"
         );
     }
+    // What runc refuses on v2 too is refused before anything is written.
+    let e = cg
+        .apply(&res(r#"{"blockIO": {"leafWeight": 100}}"#))
+        .expect_err("leaf weight");
+    assert!(
+        matches!(&e, CgroupError::Unsupported { field: f, .. } if f.contains("leafWeight")),
+        "{e:?}"
+    );
+    // Device rules on v2 are a BPF program: a mock directory cannot take one, and the
+    // error names the bpf call and the directory.
+    let e = cg
+        .apply(&res(r#"{"devices": [{"allow": false, "access": "rwm"}]}"#))
+        .expect_err("no BPF on a plain directory");
+    assert!(
+        matches!(&e, CgroupError::Bpf { path, .. } if path == &leaf),
+        "{e:?}"
+    );
     let e = cg
         .apply(&res(r#"{"memory": {"limit": 100, "swap": 50}}"#))
         .expect_err("swap below memory");
@@ -841,6 +859,56 @@ fn v2_files_written_into_a_mock_cgroup2_tree() {
     }
 }
 
+fn dir_listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .expect("read_dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Run `f` with a tracing subscriber that keeps every WARN event as text
+/// ("message field=value ...").
+fn capture_warnings(f: impl FnOnce()) -> Vec<String> {
+    use std::sync::{Arc, Mutex};
+    use tracing::field::{Field, Visit};
+
+    struct Text(String);
+    impl Visit for Text {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            self.0.push_str(&format!(" {}={:?}", field.name(), value));
+        }
+        fn record_str(&mut self, field: &Field, value: &str) {
+            self.0.push_str(&format!(" {}={value}", field.name()));
+        }
+    }
+    struct Capture(Arc<Mutex<Vec<String>>>);
+    impl tracing::Subscriber for Capture {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, e: &tracing::Event<'_>) {
+            if *e.metadata().level() == tracing::Level::WARN {
+                let mut t = Text(String::new());
+                e.record(&mut t);
+                self.0.lock().expect("lock").push(t.0);
+            }
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+    let out = Arc::new(Mutex::new(Vec::new()));
+    tracing::subscriber::with_default(Capture(out.clone()), f);
+    out.lock().expect("lock").clone()
+}
+
 /// The fresh-machine hybrid layout: v1 memory, and hugetlb alone on cgroup2 with an empty
 /// subtree_control, so `+hugetlb` must be enabled there (mock directories for both).
 #[test]
@@ -894,4 +962,109 @@ fn hybrid_with_hugetlb_on_cgroup2_enables_it_in_a_mock_tree() {
     assert_eq!(cg.paths().len(), 2);
     let names: Vec<String> = cg.paths().into_iter().map(|p| p.mount_name).collect();
     assert_eq!(names, ["mock-v1-memory", "mock-cgroup2"]);
+}
+
+/// A unique directory in a real hierarchy, standing in for its mount point: a layout
+/// of such directories gives a real cgroupfs (rmdir of a cgroup with children fails with
+/// EBUSY) whose `/berth` nothing else uses. Removed, with what is left under it, on drop.
+struct PrivateRoot(PathBuf);
+
+impl PrivateRoot {
+    fn new(mount_point: &Path) -> PrivateRoot {
+        let d = mount_point.join(berth_tests::unique_name("berth-root"));
+        std::fs::create_dir(&d).expect("mkdir private root");
+        PrivateRoot(d)
+    }
+}
+
+impl Drop for PrivateRoot {
+    fn drop(&mut self) {
+        fn rm(d: &Path) {
+            for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    rm(&e.path());
+                }
+            }
+            let _ = std::fs::remove_dir(d);
+        }
+        rm(&self.0);
+    }
+}
+
+/// Containers without cgroupsPath live under `/berth`; deleting the last one removes it.
+/// Two threads creating and deleting such cgroups at once never fail (a create whose
+/// parent vanished under it repeats its mkdir), and the parent is gone at the end.
+#[test]
+fn empty_default_parent_is_removed_and_creates_survive_the_race() {
+    let Some(host) = v1_host() else { return };
+    let (Some(v1), Some(v2)) = (host.controller("pids"), host.unified()) else {
+        berth_tests::require(false, "needs a v1 pids hierarchy and a cgroup2 mount");
+        return;
+    };
+    let (a, b) = (
+        PrivateRoot::new(&v1.mount_point),
+        PrivateRoot::new(&v2.mount_point),
+    );
+    let layout = Layout::new(vec![
+        Hierarchy {
+            version: CgroupVersion::V1,
+            controllers: vec!["pids".into()],
+            mount_point: a.0.clone(),
+            name: String::new(),
+        },
+        Hierarchy {
+            version: CgroupVersion::V2,
+            controllers: Vec::new(),
+            mount_point: b.0.clone(),
+            name: String::new(),
+        },
+    ])
+    .expect("layout");
+    let parents = [
+        a.0.join(container_core::cgroups::DEFAULT_PARENT),
+        b.0.join(container_core::cgroups::DEFAULT_PARENT),
+    ];
+
+    // One container: the parent exists while it does, and goes with it.
+    let path = container_core::cgroups::path_for(None, "solo").expect("path");
+    let cg = Cgroup::create_in(&layout, &path, None).expect("create");
+    assert!(parents.iter().all(|p| p.is_dir()));
+    cg.delete().expect("delete");
+    assert!(parents.iter().all(|p| !p.exists()), "parent left behind");
+
+    // A sibling keeps the parent.
+    let x = Cgroup::create_in(&layout, "/berth/x", None).expect("x");
+    let y = Cgroup::create_in(&layout, "/berth/y", None).expect("y");
+    x.delete().expect("delete x");
+    assert!(parents.iter().all(|p| p.is_dir()), "y still needs it");
+    y.delete().expect("delete y");
+    assert!(parents.iter().all(|p| !p.exists()));
+
+    // Two threads racing create against delete.
+    let errors = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for t in 0..2 {
+            let (layout, errors) = (&layout, &errors);
+            s.spawn(move || {
+                for i in 0..1000 {
+                    let path = format!("/berth/t{t}-{i}");
+                    let r = Cgroup::create_in(layout, &path, None).and_then(|cg| {
+                        if cg.paths().len() != 2 {
+                            return Err(CgroupError::NotFound { path: path.clone() });
+                        }
+                        cg.delete()
+                    });
+                    if let Err(e) = r {
+                        errors.lock().expect("lock").push(format!("{path}: {e}"));
+                    }
+                }
+            });
+        }
+    });
+    let errors = errors.into_inner().expect("lock");
+    assert!(errors.is_empty(), "{} failures: {errors:?}", errors.len());
+    assert!(
+        parents.iter().all(|p| !p.exists()),
+        "parent left after every container was deleted"
+    );
 }

@@ -8,7 +8,7 @@ use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use container_core::cgroups::{CgroupError, Layout};
+use container_core::cgroups::{CgroupError, CgroupVersion, Layout};
 use container_core::{Container, CreateOptions, Error, ExecOptions, Status, spec};
 use oci_spec::runtime::{LinuxResources, Spec};
 
@@ -81,12 +81,28 @@ fn read_all(fd: OwnedFd) -> String {
     s
 }
 
-/// The cgroup path of `pid` in each hierarchy, from /proc/<pid>/cgroup.
+/// The cgroup path of `pid` in each hierarchy of this mount namespace's layout, from
+/// /proc/<pid>/cgroup (hierarchies mounted only elsewhere are not the container's).
 fn proc_cgroups(pid: i32) -> Vec<String> {
+    let layout = Layout::host().expect("layout");
     std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
         .expect("read /proc/pid/cgroup")
         .lines()
-        .map(|l| l.splitn(3, ':').nth(2).unwrap_or("").to_string())
+        .filter_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctl, path) = (f.next()?, f.next()?, f.next()?);
+            let mut ctl: Vec<&str> = ctl.split(',').filter(|c| !c.is_empty()).collect();
+            ctl.sort_unstable();
+            layout
+                .hierarchies()
+                .iter()
+                .any(|h| {
+                    let mut hc: Vec<&str> = h.controllers.iter().map(String::as_str).collect();
+                    hc.sort_unstable();
+                    hc == ctl || (ctl.is_empty() && h.version == CgroupVersion::V2)
+                })
+                .then(|| path.to_string())
+        })
         .collect()
 }
 

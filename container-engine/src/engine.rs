@@ -5,7 +5,7 @@ use crate::fsutil;
 use crate::model::*;
 use crate::monitor::{self, AttachFds, Spawned};
 use crate::options::{self, RunOptions};
-use crate::state::{ContainerStore, process_alive};
+use crate::state::{ContainerStore, process_alive, wait_gone};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -745,8 +745,9 @@ impl Engine {
         }))
     }
 
-    /// Prepare everything a start needs: rootfs, volumes, `/etc` files, network, spec.
-    fn prepare(&self, rec: &mut ContainerRecord) -> Result<()> {
+    /// Prepare everything a start needs: rootfs, volumes, `/etc` files, network, spec
+    /// (written to the bundle and returned).
+    fn prepare(&self, rec: &mut ContainerRecord) -> Result<oci_spec::runtime::Spec> {
         let dir = self.containers.dir_of(&rec.id);
         let bundle = dir.join("bundle");
         let rootfs_link = dir.join("rootfs-path");
@@ -813,7 +814,7 @@ impl Engine {
         crate::state::write_json_volatile(&bundle.join("config.json"), &spec)?;
         rec.berth.netns = net.netns.unwrap_or_default();
         rec.network_settings = net.settings;
-        Ok(())
+        Ok(spec)
     }
 
     /// Start a created or stopped container detached; returns its pid.
@@ -828,7 +829,7 @@ impl Engine {
 
     fn start_inner(&self, name_or_id: &str, attach: Option<AttachFds>) -> Result<Spawned> {
         let id = self.resolve(name_or_id)?;
-        {
+        let prepared = {
             let _lock = self.containers.lock(&id)?;
             let rec = self.reconcile_locked(&id)?;
             match rec.state.status.as_str() {
@@ -848,17 +849,21 @@ impl Engine {
             rec.berth.manually_stopped = false;
             rec.restart_count = 0;
             rec.state.error.clear();
-            if let Err(e) = self.prepare(&mut rec) {
-                let _ = self.release_record(&rec);
-                // the lock is ours already: save directly
-                rec.state.error = e.to_string();
-                let _ = self.containers.save(&rec);
-                return Err(e);
-            }
+            let spec = match self.prepare(&mut rec) {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = self.release_record(&rec);
+                    // the lock is ours already: save directly
+                    rec.state.error = e.to_string();
+                    let _ = self.containers.save(&rec);
+                    return Err(e);
+                }
+            };
             self.containers.save(&rec)?;
-        }
+            (rec, spec)
+        };
         // the monitor locks the record itself: no lock held across the fork
-        monitor::spawn(self, &id, attach)
+        monitor::spawn_with(self, &id, attach, Some(prepared))
     }
 
     fn reconcile_locked(&self, id: &str) -> Result<ContainerRecord> {
@@ -958,7 +963,6 @@ impl Engine {
     /// Wait until the container is not running and its monitor finished; false on timeout.
     fn wait_stopped(&self, id: &str, timeout: Duration) -> Result<bool> {
         let deadline = Instant::now() + timeout;
-        let mut sleep = Duration::from_millis(1);
         loop {
             let rec = match self.containers.load(id) {
                 Ok(r) => r,
@@ -978,11 +982,17 @@ impl Engine {
                     return Ok(true);
                 }
             }
-            if Instant::now() >= deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
                 return Ok(false);
             }
-            std::thread::sleep(sleep);
-            sleep = (sleep * 2).min(Duration::from_millis(20));
+            // block until the process that keeps it going (the monitor, else an
+            // unmonitored container) exits, then look at the record again
+            if monitor_alive {
+                wait_gone(rec.berth.monitor_pid, rec.berth.monitor_start, Some(left));
+            } else {
+                wait_gone(rec.state.pid, rec.berth.pid_start, Some(left));
+            }
         }
     }
 
@@ -991,12 +1001,11 @@ impl Engine {
         let rec = self.containers.load(id)?;
         if rec.state.pid > 0 && process_alive(rec.state.pid, rec.berth.pid_start) {
             let _ = signal(rec.state.pid, libc::SIGKILL);
-            for _ in 0..200 {
-                if !process_alive(rec.state.pid, rec.berth.pid_start) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
+            wait_gone(
+                rec.state.pid,
+                rec.berth.pid_start,
+                Some(Duration::from_secs(1)),
+            );
         }
         // the runtime's side: every process of the container, its cgroup, its state
         if let Ok(c) = container_core::Container::load(id, &self.runtime_root)
@@ -1144,7 +1153,6 @@ impl Engine {
     /// Block until the container stops; its exit code.
     pub fn wait(&self, name_or_id: &str) -> Result<i32> {
         let id = self.resolve(name_or_id)?;
-        let mut sleep = Duration::from_millis(1);
         loop {
             let rec = match self.containers.load(&id) {
                 Ok(r) => self.reconcile(r)?,
@@ -1156,8 +1164,17 @@ impl Engine {
             if !rec.state.running && rec.state.status != "restarting" && !monitor_alive {
                 return Ok(rec.state.exit_code);
             }
-            std::thread::sleep(sleep);
-            sleep = (sleep * 2).min(Duration::from_millis(50));
+            // block on the process that keeps it going; look again at least every second
+            // (another process may start it again meanwhile)
+            let tick = Some(Duration::from_secs(1));
+            if monitor_alive {
+                wait_gone(rec.berth.monitor_pid, rec.berth.monitor_start, tick);
+            } else if rec.state.pid > 0 && process_alive(rec.state.pid, rec.berth.pid_start) {
+                wait_gone(rec.state.pid, rec.berth.pid_start, tick);
+            } else {
+                // running per the record, no process yet (a start in progress)
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
 
@@ -1419,10 +1436,41 @@ impl Engine {
         self.release_record(&rec)
     }
 
-    fn release_record(&self, rec: &ContainerRecord) -> Result<()> {
+    pub(crate) fn release_record(&self, rec: &ContainerRecord) -> Result<()> {
         let net = crate::network::teardown(self, rec);
-        let img = crate::images::unmount_rootfs(self, rec);
+        let img = self.unmount_rootfs(rec);
         net.and(img)
+    }
+
+    /// Unmount the container's rootfs snapshot (every mount stacked there), if mounted.
+    /// Asks the kernel directly (EINVAL: not a mount point) instead of reading
+    /// `/proc/self/mountinfo`, which grows with every mount on the host (one per running
+    /// container).
+    fn unmount_rootfs(&self, rec: &ContainerRecord) -> Result<()> {
+        if rec.berth.snapshot.is_empty() {
+            return Ok(());
+        }
+        let target = self.containers.dir_of(&rec.id).join("bundle/rootfs");
+        let c = std::ffi::CString::new(target.as_os_str().as_encoded_bytes())
+            .map_err(|_| Error::Invalid(format!("rootfs path {}", target.display())))?;
+        for _ in 0..64 {
+            // SAFETY: umount2 of a NUL-terminated path.
+            if unsafe { libc::umount2(c.as_ptr(), 0) } == 0 {
+                continue;
+            }
+            let err = std::io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::EINVAL) | Some(libc::ENOENT) => return Ok(()),
+                // SAFETY: as above; a busy mount goes lazily
+                Some(libc::EBUSY)
+                    if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } == 0 => {}
+                _ => return Err(Error::io("unmount rootfs", &target, err)),
+            }
+        }
+        Err(Error::Runtime(format!(
+            "rootfs {} still mounted after 64 unmounts",
+            target.display()
+        )))
     }
 
     /// Remove a stopped container's state: resources, snapshot, files, cidfile.
@@ -1433,8 +1481,15 @@ impl Engine {
             Err(e) => return Err(e),
         };
         self.release_record(&rec)?;
-        crate::images::remove_snapshot(self, &rec)?;
-        crate::network::forget(self, &rec);
+        self.remove_released(&rec)
+    }
+
+    /// The part of [`remove_files`](Self::remove_files) after the release: snapshot,
+    /// network attachments, cidfile, anonymous volumes of a `--rm` container, files.
+    pub(crate) fn remove_released(&self, rec: &ContainerRecord) -> Result<()> {
+        let id = rec.id.as_str();
+        crate::images::remove_snapshot(self, rec)?;
+        crate::network::forget(self, rec);
         if !rec.host_config.container_id_file.is_empty() {
             let _ = std::fs::remove_file(&rec.host_config.container_id_file);
         }

@@ -100,6 +100,9 @@ pub enum Error {
     /// The builder (container-build) failed.
     #[error("build: {0}")]
     Build(String),
+    /// A registry refused the credentials (`login`, `pull`, `push`).
+    #[error("{0}")]
+    Auth(String),
     /// A wait timed out.
     #[error("timed out after {0:?} waiting for {1}")]
     Timeout(std::time::Duration, String),

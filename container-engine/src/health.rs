@@ -95,9 +95,11 @@ impl Runner {
             .map(|f| f.as_raw_fd())
     }
 
-    /// Milliseconds until something is due.
+    /// Milliseconds until something is due. A probe whose output pipe closed is about
+    /// to exit (or has): soon, to reap it, as the poll has no other wakeup for that.
     pub(crate) fn next_wakeup_ms(&self, now: Instant) -> i32 {
         let at = match &self.probe {
+            Some(p) if p.out.is_none() => now + Duration::from_millis(10),
             Some(p) if !p.timed_out => p.deadline,
             Some(_) => now + Duration::from_millis(50),
             None => self.next,

@@ -96,7 +96,35 @@ pub fn mount_rootfs(engine: &Engine, rec: &ContainerRecord, target: &Path) -> Re
     snaps.mount(key, target).map_err(img_err)
 }
 
+/// Whether `p` is the root of a mount: one `statx` (`STATX_ATTR_MOUNT_ROOT`, Linux 5.8+),
+/// so the cost does not grow with the host's mount table (one overlay per running
+/// container); `/proc/self/mountinfo` only on kernels that do not report the attribute.
 fn is_mountpoint(p: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(p.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let mut stx = std::mem::MaybeUninit::<libc::statx>::zeroed();
+    // SAFETY: `c` is a NUL-terminated path and `stx` a buffer of the right type that the
+    // kernel fills on success.
+    let rc = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+            0,
+            stx.as_mut_ptr(),
+        )
+    };
+    if rc != 0 {
+        return false;
+    }
+    // SAFETY: statx returned 0, so the buffer is initialised.
+    let stx = unsafe { stx.assume_init() };
+    let attr = libc::STATX_ATTR_MOUNT_ROOT as u64;
+    if stx.stx_attributes_mask & attr != 0 {
+        return stx.stx_attributes & attr != 0;
+    }
     let s = p.to_string_lossy();
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap_or_default()
@@ -127,4 +155,19 @@ pub fn remove_snapshot(engine: &Engine, rec: &ContainerRecord) -> Result<()> {
         snaps.remove(&rec.berth.snapshot).map_err(img_err)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_mountpoint;
+    use std::path::Path;
+
+    #[test]
+    fn mount_roots_are_told_from_plain_directories() {
+        assert!(is_mountpoint(Path::new("/")));
+        assert!(is_mountpoint(Path::new("/proc")));
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(!is_mountpoint(dir.path()));
+        assert!(!is_mountpoint(&dir.path().join("missing")));
+    }
 }

@@ -90,6 +90,21 @@ fn write_all(fd: RawFd, mut data: &[u8]) {
 /// Fork the monitor of container `id` and start the container in it. Returns once the
 /// container runs (or failed to start, as an error).
 pub fn spawn(engine: &Engine, id: &str, attach: Option<AttachFds>) -> Result<Spawned> {
+    spawn_with(engine, id, attach, None)
+}
+
+/// What the starter already has in memory for the first run: the record and the spec it
+/// just wrote. The monitor is a fork, so it gets them without reading and parsing the
+/// record and `config.json` again (later runs, after a restart, read them from disk).
+pub(crate) type Prepared = (crate::model::ContainerRecord, oci_spec::runtime::Spec);
+
+/// [`spawn`] with the record and spec of the first run already in memory.
+pub(crate) fn spawn_with(
+    engine: &Engine,
+    id: &str,
+    attach: Option<AttachFds>,
+    first: Option<Prepared>,
+) -> Result<Spawned> {
     let (status_r, status_w) = pipe(libc::O_CLOEXEC)?;
     // SAFETY: the children only run monitor code and then _exit.
     let child = unsafe { libc::fork() };
@@ -106,7 +121,7 @@ pub fn spawn(engine: &Engine, id: &str, attach: Option<AttachFds>) -> Result<Spa
                 libc::_exit(if m < 0 { 1 } else { 0 });
             }
         }
-        let code = monitor_main(engine, id, status_w, attach);
+        let code = monitor_main(engine, id, status_w, attach, first);
         // SAFETY: leave without running the caller's atexit handlers or destructors.
         unsafe { libc::_exit(code) }
     }
@@ -169,7 +184,13 @@ fn dev_null_stdio() {
     }
 }
 
-fn monitor_main(engine: &Engine, id: &str, status_w: OwnedFd, attach: Option<AttachFds>) -> i32 {
+fn monitor_main(
+    engine: &Engine,
+    id: &str,
+    status_w: OwnedFd,
+    attach: Option<AttachFds>,
+    first: Option<Prepared>,
+) -> i32 {
     // SAFETY: process-wide settings of this fresh process.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
@@ -206,6 +227,8 @@ fn monitor_main(engine: &Engine, id: &str, status_w: OwnedFd, attach: Option<Att
         status_fd,
         attach,
         started: false,
+        last: None,
+        first,
     };
     let code = m.run();
     write_all(status_fd, format!("E {code}\n").as_bytes());
@@ -218,6 +241,10 @@ struct Monitor<'a> {
     status_fd: RawFd,
     attach: Option<AttachFds>,
     started: bool,
+    /// The record as the last run left it (saves loading it again).
+    last: Option<crate::model::ContainerRecord>,
+    /// Record and spec for the first run, from the starter.
+    first: Option<Prepared>,
 }
 
 impl Monitor<'_> {
@@ -233,19 +260,23 @@ impl Monitor<'_> {
     /// The monitor's whole life; returns the final exit code.
     fn run(&mut self) -> i32 {
         let store = &self.engine.containers;
-        let rec = match store.load(self.id) {
-            Ok(r) => r,
+        let loaded = match &self.first {
+            Some((r, _)) => Ok((r.host_config.log_config.clone(), r.log_path.clone())),
+            None => store
+                .load(self.id)
+                .map(|r| (r.host_config.log_config, r.log_path)),
+        };
+        let (log_config, log_path) = match loaded {
+            Ok(c) => c,
             Err(e) => {
                 self.fail_start(&e);
                 return 125;
             }
         };
-        let mut log = match rec.host_config.log_config.kind.as_str() {
+        let mut log = match log_config.kind.as_str() {
             "none" => None,
-            _ => match LogWriter::with_options(
-                std::path::Path::new(&rec.log_path),
-                &rec.host_config.log_config.config,
-            ) {
+            _ => match LogWriter::with_options(std::path::Path::new(&log_path), &log_config.config)
+            {
                 Ok(l) => Some(l),
                 Err(e) => {
                     let _ = self.engine.release(self.id);
@@ -283,7 +314,8 @@ impl Monitor<'_> {
                     127
                 }
             };
-            let rec = match store.load(self.id) {
+            // the record as run_once left it (else as it is now)
+            let rec = match self.last.take().map_or_else(|| store.load(self.id), Ok) {
                 Ok(r) => r,
                 Err(_) => break code,
             };
@@ -315,8 +347,8 @@ impl Monitor<'_> {
         // Release the network and rootfs while the record still names this monitor:
         // `stop` waits for the monitor, so a `start` right after it never races this
         // teardown (which would remove the netns or rootfs the new run just made).
-        let _ = self.engine.release(self.id);
-        let _ = store.update(self.id, |r| {
+        let released = self.engine.release(self.id).is_ok();
+        let rec = store.update(self.id, |r| {
             r.state.status = "exited".into();
             r.state.running = false;
             r.state.restarting = false;
@@ -325,10 +357,15 @@ impl Monitor<'_> {
             r.berth.monitor_pid = 0;
             r.berth.monitor_start = 0;
         });
-        if let Ok(r) = store.load(self.id)
+        // (`rm -f` clears AutoRemove under the lock when it removes the container itself)
+        if let Ok(r) = rec
             && r.host_config.auto_remove
         {
-            let _ = self.engine.remove_files(self.id);
+            let _ = if released {
+                self.engine.remove_released(&r)
+            } else {
+                self.engine.remove_files(self.id)
+            };
         }
         code
     }
@@ -336,9 +373,14 @@ impl Monitor<'_> {
     /// Start the container once, pump its output until it exits; returns its exit code.
     fn run_once(&mut self, log: &mut Option<LogWriter>, stdin_open: &mut bool) -> Result<i32> {
         let store = &self.engine.containers;
-        let rec = store.load(self.id)?;
         let bundle = store.dir_of(self.id).join("bundle");
-        let spec = container_core::spec::load_bundle(&bundle).map_err(core_error)?;
+        let (rec, spec) = match self.first.take() {
+            Some(p) => p,
+            None => (
+                store.load(self.id)?,
+                container_core::spec::load_bundle(&bundle).map_err(core_error)?,
+            ),
+        };
         let rt = self.engine.runtime_root.clone();
         // whatever a run whose monitor died left behind goes first
         if let Ok(old) = container_core::Container::load(self.id, &rt) {
@@ -405,6 +447,15 @@ impl Monitor<'_> {
             self.started = true;
             write_all(self.status_fd, format!("S {pid} {me}\n").as_bytes());
         }
+        // what only the start needed (the spec with its seccomp profile) goes before
+        // the monitor settles down to wait; a detached container's monitor may wait for
+        // months, so it also gives back what it holds of its starter's memory (a
+        // foreground run's monitor lives as long as its caller: it keeps its pages and
+        // spares the exit path the page faults)
+        drop(spec);
+        if self.attach.is_none() {
+            release_memory();
+        }
         // SAFETY: pidfd_open of our own child.
         let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as RawFd;
         let pidfd = if pidfd >= 0 {
@@ -464,7 +515,15 @@ impl Monitor<'_> {
                     revents: 0,
                 });
             }
-            let mut timeout: i32 = if exit.is_some() { 50 } else { 1000 };
+            // with a pidfd the exit wakes the poll: no periodic wakeup while idle (a
+            // long one still reaps any orphan the subreaper adopted); without one, or with
+            // healthcheck probes to reap (a probe's background child may hold its output
+            // pipe open), look every second as well
+            let mut timeout: i32 = match (exit.is_some(), pidfd.is_some() && health.is_none()) {
+                (true, _) => 50,
+                (false, true) => 30_000,
+                (false, false) => 1000,
+            };
             if exit.is_none()
                 && let Some(h) = &health
             {
@@ -589,16 +648,92 @@ impl Monitor<'_> {
         if let Err(e) = ctr.delete(true) {
             tracing::warn!(id = self.id, error = %e, "delete container");
         }
-        store.update(self.id, |r| {
+        self.last = Some(store.update(self.id, |r| {
             r.state.status = "exited".into();
             r.state.running = false;
             r.state.pid = 0;
             r.state.exit_code = code;
             r.state.oom_killed = oom;
             r.state.finished_at = now_rfc3339();
-        })?;
+        })?);
         Ok(code)
     }
+}
+
+/// Give back the memory an idle monitor does not need. The monitor is a fork of whatever
+/// program started the container, so it holds that program's touched pages: return the
+/// free heap to the kernel (`malloc_trim`), drop the stack below the current frame
+/// (dead frames of the caller), and drop this process's mappings of the program's code
+/// and read-only data pages (`MADV_DONTNEED` on private read-only file mappings that hold
+/// no private copy, so nothing is lost: the pages stay in the page cache, shared with
+/// every other process of that program, and fault back in when the monitor runs that
+/// code again, e.g. when the container exits).
+fn release_memory() {
+    // SAFETY: malloc_trim only returns free memory of the allocator to the kernel.
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return;
+    };
+    let here = 0u8;
+    let sp = std::ptr::addr_of!(here) as usize;
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
+    // (start, end, drop it) of the mapping being read
+    let mut current: Option<(usize, usize, bool)> = None;
+    let mut anon_kb = 0u64;
+    let flush = |m: Option<(usize, usize, bool)>, anon_kb: u64| {
+        if let Some((start, end, true)) = m
+            && anon_kb == 0
+        {
+            // SAFETY: a read-only, private file mapping with no private (anonymous)
+            // pages: MADV_DONTNEED only drops page-table entries that refault from the
+            // file.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+            }
+        }
+    };
+    for line in smaps.lines() {
+        let mut f = line.split_ascii_whitespace();
+        let (Some(first), Some(second)) = (f.next(), f.next()) else {
+            continue;
+        };
+        if let Some((a, b)) = first.split_once('-')
+            && let (Ok(start), Ok(end)) =
+                (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+        {
+            flush(current.take(), anon_kb);
+            anon_kb = 0;
+            let perms = second.as_bytes();
+            let inode = f.nth(2).unwrap_or("0");
+            let path = f.next().unwrap_or("");
+            if path == "[stack]" && (start..end).contains(&sp) {
+                // the stack below this frame, with a margin for the madvise call itself
+                let low = (sp.saturating_sub(16 * 1024)) & !(page - 1);
+                if low > start {
+                    // SAFETY: the part of the stack below the live frames holds only
+                    // dead frames; a later call simply faults in a zero page.
+                    unsafe {
+                        libc::madvise(start as *mut libc::c_void, low - start, libc::MADV_DONTNEED)
+                    };
+                }
+                continue;
+            }
+            let droppable = perms.len() == 4
+                && perms[0] == b'r'
+                && perms[1] == b'-'
+                && perms[3] == b'p'
+                && inode != "0"
+                && path.starts_with('/');
+            current = Some((start, end, droppable));
+        } else if first == "Anonymous:" {
+            anon_kb = second.parse().unwrap_or(1);
+        }
+    }
+    flush(current.take(), anon_kb);
 }
 
 /// A container-core error as the engine reports a failed start (Docker's wording, so the

@@ -18,7 +18,15 @@ pub struct ConnectRequest {
     pub ip: Option<String>,
 }
 
+/// Marks a container that left every network (its mode reads `none` until it joins
+/// one again), unlike one made with `--network none`, which may never join one.
+const DETACHED_MARK: &str = "network-detached";
+
 impl Engine {
+    fn detached_mark(&self, id: &str) -> std::path::PathBuf {
+        self.containers.dir_of(id).join(DETACHED_MARK)
+    }
+
     fn check_joinable(&self, mode: &str) -> Result<()> {
         match NetworkMode::parse(mode).map_err(|e| Error::Invalid(e.to_string()))? {
             NetworkMode::Host => Err(Error::Conflict(
@@ -53,7 +61,11 @@ impl Engine {
             .inspect(network)
             .map_err(|_| Error::NoSuchNetwork(network.into()))?;
         let rec = self.record(container)?;
-        self.check_joinable(&rec.host_config.network_mode)?;
+        // it left every network: the one joined now becomes its first network
+        let rejoin = rec.host_config.network_mode == "none" && self.detached_mark(&rec.id).exists();
+        if !rejoin {
+            self.check_joinable(&rec.host_config.network_mode)?;
+        }
         if let Some(ip) = &req.ip {
             ip.parse::<std::net::Ipv4Addr>()
                 .map_err(|_| Error::Invalid(format!("invalid IPv4 address: {ip}")))?;
@@ -95,6 +107,7 @@ impl Engine {
             let saved = self
                 .containers
                 .update(&rec.id, |r| {
+                    r.network_settings.networks.remove("none");
                     r.network_settings.networks.insert(name, ep);
                 })
                 .map(|_| ());
@@ -102,6 +115,23 @@ impl Engine {
                 let _ = nets.disconnect(&net.name, &rec.id);
                 return Err(e);
             }
+        }
+        if rejoin {
+            let name = net.name.clone();
+            let made_first = self
+                .containers
+                .update(&rec.id, |r| {
+                    r.host_config.network_mode = name;
+                    r.berth.aliases = extra.aliases.clone();
+                    r.berth.requested_ip = extra.ip.clone();
+                })
+                .map(|_| ());
+            if let Err(e) = made_first {
+                let _ = self.network_disconnect(&net.name, &rec.id, true);
+                return Err(e);
+            }
+            let mark = self.detached_mark(&rec.id);
+            return std::fs::remove_file(&mark).map_err(|e| Error::io("remove", &mark, e));
         }
         extras.insert(net.name.clone(), extra);
         if let Err(e) = save_extra_networks(self, &rec.id, &extras) {
@@ -153,10 +183,31 @@ impl Engine {
             })?;
         }
         if is_first {
-            // the first network stays the container's mode; leaving it means no
-            // network at the next start, as with Docker
-            self.containers
-                .update(&rec.id, |r| r.host_config.network_mode = "none".into())?;
+            // another network it is on becomes the first one (joined at each start,
+            // with its aliases and address); with none left it has no network, and
+            // may join one again later, as with Docker
+            let next = extras.keys().next().cloned();
+            match next.and_then(|n| extras.remove(&n).map(|x| (n, x))) {
+                Some((name, x)) => {
+                    save_extra_networks(self, &rec.id, &extras)?;
+                    self.containers.update(&rec.id, |r| {
+                        r.host_config.network_mode = name;
+                        r.berth.aliases = x.aliases;
+                        r.berth.requested_ip = x.ip;
+                    })?;
+                }
+                None => {
+                    let mark = self.detached_mark(&rec.id);
+                    crate::fsutil::write_atomic(&mark, b"")?;
+                    save_extra_networks(self, &rec.id, &extras)?;
+                    self.containers.update(&rec.id, |r| {
+                        r.host_config.network_mode = "none".into();
+                        r.berth.aliases.clear();
+                        r.berth.requested_ip = None;
+                    })?;
+                }
+            }
+            return Ok(());
         }
         save_extra_networks(self, &rec.id, &extras)
     }

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 /// What `setup` made.
 #[derive(Debug, Default)]
 pub struct NetSetup {
-    /// Namespace path to join (None: host network).
+    /// Namespace path to join (None: the host's network for `--network host`, else a
+    /// fresh namespace the runtime makes).
     pub netns: Option<String>,
     /// Files to bind-mount.
     pub hosts_path: String,
@@ -112,18 +113,14 @@ pub fn setup(engine: &Engine, rec: &ContainerRecord) -> Result<NetSetup> {
                 .insert("host".into(), EndpointSettings::default());
         }
         NetworkMode::None => {
-            let name = netns_name(&rec.id);
-            let _ = Netns::delete_named(&name);
-            let ns = Netns::create_named(&name).map_err(net_err)?;
-            if let Err(e) = container_net::setup_none(&ns) {
-                let _ = Netns::delete_named(&name);
-                return Err(net_err(e));
-            }
+            // No named namespace: the runtime unshares a fresh one for the container
+            // and brings its `lo` up (spec namespace without a path). That saves a bind
+            // mount, an unmount and a mount-table entry per container; the namespace
+            // dies with the container. `container:` joiners use `/proc/<pid>/ns/net`.
             let (h, r) = write_local_files(engine, rec, None)?;
             out.hosts_path = h;
             out.resolv_path = r;
-            out.netns = Some(ns.path().to_string_lossy().into_owned());
-            out.settings.sandbox_key = out.netns.clone().unwrap_or_default();
+            out.netns = None;
             out.settings
                 .networks
                 .insert("none".into(), EndpointSettings::default());

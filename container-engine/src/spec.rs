@@ -218,27 +218,46 @@ pub fn device_numbers(path: &str) -> Result<(char, i64, i64)> {
 }
 
 /// Host devices `--privileged` gives a container: the character and block devices
-/// directly under `/dev` (not the pty, console or its own `/dev/null`-like set, which the
-/// runtime makes anyway).
+/// under `/dev`, in subdirectories too (`/dev/net/tun`, `/dev/snd/*`, `/dev/input/*`),
+/// as runc's `HostDevices` walks them: not `pts`, `shm`, `mqueue`, `fd` or hidden
+/// directories, no symlinks followed, and not the pty, console or `/dev/null`-like set,
+/// which the runtime makes anyway.
 fn privileged_devices() -> Vec<(String, char, i64, i64)> {
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir("/dev") else {
-        return out;
-    };
-    for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if matches!(
-            name.as_str(),
-            "null" | "zero" | "full" | "random" | "urandom" | "tty" | "console" | "ptmx"
-        ) || name.starts_with("tty")
-        {
-            continue;
-        }
-        let path = format!("/dev/{name}");
-        if let Ok((k, maj, min)) = device_numbers(&path) {
-            out.push((path, k, maj, min));
+    fn walk(dir: &std::path::Path, depth: usize, out: &mut Vec<(String, char, i64, i64)>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                if depth < 8
+                    && !name.starts_with('.')
+                    && !matches!(name.as_str(), "pts" | "shm" | "mqueue" | "fd")
+                {
+                    walk(&e.path(), depth + 1, out);
+                }
+                continue;
+            }
+            if depth == 0
+                && (matches!(
+                    name.as_str(),
+                    "null" | "zero" | "full" | "random" | "urandom" | "tty" | "console" | "ptmx"
+                ) || name.starts_with("tty"))
+            {
+                continue;
+            }
+            if ft.is_symlink() {
+                continue;
+            }
+            let path = e.path().to_string_lossy().into_owned();
+            if let Ok((k, maj, min)) = device_numbers(&path) {
+                out.push((path, k, maj, min));
+            }
         }
     }
+    let mut out = Vec::new();
+    walk(std::path::Path::new("/dev"), 0, &mut out);
     out.sort();
     out
 }

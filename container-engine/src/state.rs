@@ -114,14 +114,19 @@ impl ContainerStore {
         if key.is_empty() {
             return Err(Error::NoSuchContainer(name_or_id.to_string()));
         }
+        // a full id: one stat instead of listing every container
+        if key.len() == 64
+            && key.bytes().all(|b| b.is_ascii_hexdigit())
+            && self.dir_of(key).join(RECORD).exists()
+        {
+            return Ok(key.to_string());
+        }
         let ids = self.ids()?;
         if ids.iter().any(|i| i == key) {
             return Ok(key.to_string());
         }
         for id in &ids {
-            if let Ok(r) = self.load(id)
-                && r.short_name() == key
-            {
+            if self.name_of(id).as_deref() == Some(key) {
                 return Ok(id.clone());
             }
         }
@@ -136,13 +141,24 @@ impl ContainerStore {
     /// The id holding `name`, if any.
     pub fn id_by_name(&self, name: &str) -> Result<Option<String>> {
         for id in self.ids()? {
-            if let Ok(r) = self.load(&id)
-                && r.short_name() == name
-            {
+            if self.name_of(&id).as_deref() == Some(name) {
                 return Ok(Some(id));
             }
         }
         Ok(None)
+    }
+
+    /// The name (without its `/`) in a container's record, reading only that field: the
+    /// lookups by name read every record, so they skip building the rest.
+    fn name_of(&self, id: &str) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct NameOnly {
+            #[serde(rename = "Name", default)]
+            name: String,
+        }
+        let data = std::fs::read(self.dir_of(id).join(RECORD)).ok()?;
+        let n: NameOnly = serde_json::from_slice(&data).ok()?;
+        Some(n.name.strip_prefix('/').unwrap_or(&n.name).to_string())
     }
 
     /// Remove a container's directory.
@@ -179,6 +195,66 @@ pub fn process_alive(pid: i32, start: u64) -> bool {
     match process_start_time(pid) {
         Some(s) => start == 0 || s == start,
         None => false,
+    }
+}
+
+/// Block until process `pid` (which started at `start`, 0: don't check) is gone, or until
+/// `timeout` (None: no limit) passes; true when it is gone. Waits on a pidfd (woken by
+/// the exit itself, any process, not only children); where the kernel has no
+/// `pidfd_open` it polls `/proc` with a short back-off instead.
+pub fn wait_gone(pid: i32, start: u64, timeout: Option<std::time::Duration>) -> bool {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::time::{Duration, Instant};
+    if pid <= 0 {
+        return true;
+    }
+    let deadline = timeout.map(|t| Instant::now() + t);
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        if std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH) {
+            return true;
+        }
+        let mut sleep = Duration::from_millis(1);
+        while process_alive(pid, start) {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return false;
+            }
+            std::thread::sleep(sleep);
+            sleep = (sleep * 2).min(Duration::from_millis(20));
+        }
+        return true;
+    }
+    // SAFETY: a fresh fd that we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    // the pidfd names whatever process had the pid when it was opened: check it is ours
+    if !process_alive(pid, start) {
+        return true;
+    }
+    loop {
+        let ms = match deadline {
+            None => -1,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return false;
+                }
+                left.as_millis().clamp(1, i32::MAX as u128) as i32
+            }
+        };
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll on one pollfd we own.
+        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if n > 0 {
+            return true;
+        }
+        if n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return !process_alive(pid, start);
+        }
     }
 }
 
@@ -231,6 +307,30 @@ mod tests {
         assert_eq!(s.list().expect("list").len(), 2);
         s.remove_dir(&a.id).expect("rm");
         assert_eq!(s.list().expect("list").len(), 1);
+    }
+
+    #[test]
+    fn wait_gone_blocks_until_the_exit() {
+        use std::time::Duration;
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("spawn sleep");
+        let pid = child.id() as i32;
+        let st = process_start_time(pid).expect("start time");
+        // alive: the wait times out
+        assert!(!wait_gone(pid, st, Some(Duration::from_millis(50))));
+        // a later process with that pid is not the one waited for
+        assert!(wait_gone(pid, st + 1, Some(Duration::from_millis(50))));
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            // SAFETY: kill of our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        });
+        assert!(wait_gone(pid, st, Some(Duration::from_secs(10))));
+        killer.join().expect("join");
+        child.wait().expect("reap");
+        assert!(wait_gone(pid, st, Some(Duration::from_millis(1))));
     }
 
     #[test]

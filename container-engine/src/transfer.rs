@@ -42,6 +42,26 @@ pub enum PathKind {
 pub struct CopyInOptions {
     /// Keep the host files' uid/gid (`docker cp -a`); else everything is owned by root.
     pub archive: bool,
+    /// Follow a symlink named as the source (`docker cp -L`): copy what it points to,
+    /// under the link's name.
+    pub follow_link: bool,
+}
+
+/// Options of [`Engine::copy_out`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CopyOutOptions {
+    /// Follow a symlink named as the source, inside the container's scope
+    /// (`docker cp -L`): copy what it points to, under the link's name.
+    pub follow_link: bool,
+}
+
+/// Most symlinks followed for one path, as Linux's `MAXSYMLINKS`.
+const MAX_SYMLINKS: usize = 40;
+
+/// The last component of a `cp` path (`a/b/` gives `b`).
+pub fn last_component(path: &str) -> &str {
+    let t = path.trim_end_matches('/');
+    t.rsplit('/').next().unwrap_or(t)
 }
 
 pub(crate) fn sys(what: &'static str, e: Errno) -> Error {
@@ -201,6 +221,36 @@ impl Engine {
         }
     }
 
+    /// `docker cp -L`: `path` with the symlinks at its end followed (each resolved in
+    /// the container's scope, so a link cannot point outside its root; at most 40), as
+    /// a path in the container. A path that names no symlink comes back unchanged.
+    pub fn follow_symlinks(&self, container: &str, path: &str) -> Result<String> {
+        let rec = self.record(container)?;
+        let root = self.root_view(&rec, View::Live)?;
+        let mut cur = path.to_string();
+        for _ in 0..MAX_SYMLINKS {
+            let (parent, base) = resolve(root.fd.as_fd(), &cur, container)?;
+            if kind_of(&stat_at(parent.as_fd(), &base)?) != PathKind::Symlink {
+                return Ok(cur);
+            }
+            let target = nix::fcntl::readlinkat(parent.as_fd(), base.as_os_str())
+                .map_err(|e| sys("read a symlink in the container", e))?;
+            let target = target.to_string_lossy();
+            cur = if target.starts_with('/') {
+                target.into_owned()
+            } else {
+                let trimmed = cur.trim_end_matches('/');
+                match trimmed.rsplit_once('/') {
+                    Some((dir, _)) => format!("{dir}/{target}"),
+                    None => target.into_owned(),
+                }
+            };
+        }
+        Err(Error::Invalid(format!(
+            "too many levels of symbolic links in {path} of container {container}"
+        )))
+    }
+
     /// Write `path` of the container as a tar to `out`, its top entry named `name`
     /// (default: the path's last component; `.` when the path ends in `/.`, so only the
     /// content is written). A final symlink is copied as a symlink.
@@ -254,7 +304,21 @@ impl Engine {
     /// `docker cp CONTAINER:src dest`: copy a file or tree out of the container to the
     /// host, with Docker's rules (into `dest` when it is a directory, else as `dest`;
     /// `src/.` copies the content of a directory).
-    pub fn copy_out(&self, container: &str, src: &str, dest: &Path) -> Result<()> {
+    pub fn copy_out(
+        &self,
+        container: &str,
+        src: &str,
+        dest: &Path,
+        opts: CopyOutOptions,
+    ) -> Result<()> {
+        let (resolved, link_name) =
+            if opts.follow_link && !src.ends_with('/') && !src.ends_with("/.") {
+                let r = self.follow_symlinks(container, src)?;
+                (r, Some(last_component(src).to_string()))
+            } else {
+                (src.to_string(), None)
+            };
+        let src = resolved.as_str();
         let kind = self
             .path_kind(container, src)?
             .ok_or_else(|| Error::NoSuchPath {
@@ -290,6 +354,7 @@ impl Engine {
                 (parent, Some(file.to_string_lossy().into_owned()))
             }
         };
+        let name = name.or(link_name);
         if dest.to_string_lossy().ends_with('/') && dest_meta.is_none() {
             return Err(Error::Invalid(format!(
                 "destination directory {} does not exist",
@@ -331,8 +396,14 @@ impl Engine {
         dest: &str,
         opts: CopyInOptions,
     ) -> Result<()> {
-        let src_meta = std::fs::symlink_metadata(src).map_err(|e| Error::io("copy", src, e))?;
         let contents = src.to_string_lossy().ends_with("/.");
+        // what is walked: the link's target with -L (named as the link below)
+        let walked = if opts.follow_link && !contents {
+            std::fs::canonicalize(src).map_err(|e| Error::io("copy", src, e))?
+        } else {
+            src.to_path_buf()
+        };
+        let src_meta = std::fs::symlink_metadata(&walked).map_err(|e| Error::io("copy", src, e))?;
         let dest_kind = self.path_kind(container, dest)?;
         let dest_is_dir = match dest_kind {
             Some(PathKind::Directory) => true,
@@ -384,9 +455,10 @@ impl Engine {
             source: e,
         })?;
         let src_dir = if contents {
-            src.to_path_buf()
+            walked.clone()
         } else {
-            src.parent()
+            walked
+                .parent()
                 .filter(|p| !p.as_os_str().is_empty())
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| PathBuf::from("."))
@@ -394,7 +466,8 @@ impl Engine {
         let src_name = if contents {
             OsString::from(".")
         } else {
-            src.file_name()
+            walked
+                .file_name()
                 .map(|n| n.to_os_string())
                 .unwrap_or_else(|| OsString::from("."))
         };

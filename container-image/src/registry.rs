@@ -10,8 +10,11 @@
 //!
 //! Auth: anonymous, HTTP basic, and bearer tokens (the `WWW-Authenticate` challenge
 //! flow), with credentials from the options or `~/.docker/config.json` `auths`.
-//! Plain HTTP is used for `localhost`/loopback registries or when `insecure` is set;
-//! this build has no TLS backend, so other registries give a clear error.
+//! TLS goes through the system OpenSSL (reqwest's `native-tls`), trusting the system's
+//! CA store plus, per registry, the `*.crt` files of Docker's and podman's
+//! `certs.d/<host[:port]>/` directories (or of [`RegistryOptions::cert_dir`], podman's
+//! `--cert-dir`). Plain HTTP is used for `localhost`/loopback registries (unless a CA
+//! is configured for them: then they are spoken to over TLS) or when `insecure` is set.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -41,7 +44,15 @@ pub struct RegistryOptions {
     pub docker_config: Option<PathBuf>,
     /// Platform to select from an index (default: this host).
     pub platform: Option<Platform>,
+    /// Directory whose `*.crt` files (PEM) are trusted as CAs for every registry this
+    /// client talks to, like podman's `--cert-dir`. Without it, a registry's CAs are
+    /// read from `/etc/docker/certs.d/<host[:port]>/` and
+    /// `/etc/containers/certs.d/<host[:port]>/` (see [`CERTS_D`]).
+    pub cert_dir: Option<PathBuf>,
 }
+
+/// Docker's and podman's per-registry CA directories: `<dir>/<host[:port]>/*.crt`.
+pub const CERTS_D: [&str; 2] = ["/etc/docker/certs.d", "/etc/containers/certs.d"];
 
 /// Options of a push.
 #[derive(Debug, Clone, Default)]
@@ -89,7 +100,8 @@ const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, appli
 
 /// A registry client (cheap to share; caches tokens).
 pub struct Client {
-    http: reqwest::Client,
+    /// One HTTP client per registry host (each trusting that host's extra CAs).
+    http: Mutex<HashMap<String, reqwest::Client>>,
     opts: RegistryOptions,
     tokens: Mutex<HashMap<String, String>>,
 }
@@ -147,6 +159,26 @@ fn urlencode(s: &str) -> String {
     out
 }
 
+/// The `*.crt` files of `dir`, sorted; none when `dir` does not exist.
+fn ca_files(dir: &std::path::Path) -> Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("read certificate directory", dir, e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|e| Error::io("read certificate directory", dir, e))?
+            .path();
+        if path.extension().is_some_and(|x| x == "crt") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 fn reg_err(url: &str, reason: impl std::fmt::Display) -> Error {
     Error::Registry {
         url: url.to_string(),
@@ -156,23 +188,60 @@ fn reg_err(url: &str, reason: impl std::fmt::Display) -> Error {
 
 impl Client {
     /// A client with `opts`.
+    ///
+    /// Fails when a configured CA file cannot be read or is not PEM, naming the file.
     pub fn new(opts: RegistryOptions) -> Result<Client> {
-        let http = reqwest::Client::builder()
-            .build()
-            .map_err(|e| reg_err("", e))?;
-        Ok(Client {
-            http,
+        let client = Client {
+            http: Mutex::new(HashMap::new()),
             opts,
             tokens: Mutex::new(HashMap::new()),
-        })
+        };
+        if let Some(dir) = &client.opts.cert_dir {
+            // Read the CAs now, so a bad --cert-dir is reported before any transfer.
+            ca_files(dir)?;
+        }
+        Ok(client)
+    }
+
+    /// The extra CA files trusted for `host` (`host[:port]`).
+    fn ca_files_for(&self, host: &str) -> Result<Vec<PathBuf>> {
+        if let Some(dir) = &self.opts.cert_dir {
+            return ca_files(dir);
+        }
+        let mut out = Vec::new();
+        for base in CERTS_D {
+            out.extend(ca_files(&PathBuf::from(base).join(host))?);
+        }
+        Ok(out)
+    }
+
+    /// The HTTP client for `host`, built on first use with that host's extra CAs.
+    fn http_for(&self, host: &str) -> Result<reqwest::Client> {
+        let mut clients = self.http.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = clients.get(host) {
+            return Ok(c.clone());
+        }
+        let mut builder = reqwest::Client::builder();
+        for file in self.ca_files_for(host)? {
+            let pem =
+                std::fs::read(&file).map_err(|e| Error::io("read CA certificate", &file, e))?;
+            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| Error::Registry {
+                url: host.to_string(),
+                reason: format!("CA certificate {}: {e}", file.display()),
+            })?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let client = builder.build().map_err(|e| reg_err(host, e))?;
+        clients.insert(host.to_string(), client.clone());
+        Ok(client)
     }
 
     fn base(&self, r: &Reference) -> String {
         let host = r.registry_host();
+        let loopback =
+            host.starts_with("localhost") || host.starts_with("127.") || host.starts_with("[::1]");
         let plain = self.opts.insecure
-            || host.starts_with("localhost")
-            || host.starts_with("127.")
-            || host.starts_with("[::1]");
+            || (loopback && self.ca_files_for(host).map_or(true, |f| f.is_empty()));
         format!("{}://{host}", if plain { "http" } else { "https" })
     }
 
@@ -250,7 +319,9 @@ impl Client {
     ) -> Result<reqwest::Response> {
         let key = format!("{}|{scope}", r.registry());
         for attempt in 0..2 {
-            let mut req = self.http.request(method.clone(), url);
+            let mut req = self
+                .http_for(r.registry_host())?
+                .request(method.clone(), url);
             for (k, v) in headers {
                 req = req.header(k, v);
             }
@@ -325,13 +396,27 @@ impl Client {
             .get("scope")
             .cloned()
             .unwrap_or_else(|| scope.to_string());
-        q.push(("scope", scope));
+        if !scope.is_empty() {
+            q.push(("scope", scope));
+        }
         let query: Vec<String> = q
             .iter()
             .map(|(k, v)| format!("{k}={}", urlencode(v)))
             .collect();
         let sep = if realm.contains('?') { '&' } else { '?' };
-        let mut req = self.http.get(format!("{realm}{sep}{}", query.join("&")));
+        let realm_host = reqwest::Url::parse(realm)
+            .ok()
+            .and_then(|u| {
+                let host = u.host_str()?.to_string();
+                Some(match u.port() {
+                    Some(p) => format!("{host}:{p}"),
+                    None => host,
+                })
+            })
+            .unwrap_or_else(|| r.registry_host().to_string());
+        let mut req = self
+            .http_for(&realm_host)?
+            .get(format!("{realm}{sep}{}", query.join("&")));
         if let Some((u, p)) = creds {
             req = req.basic_auth(u, Some(p));
         }
@@ -360,6 +445,27 @@ impl Client {
         let status = resp.status();
         let body = resp.text().await.unwrap_or_default();
         Err(reg_err(url, format!("{status}: {}", body.trim())))
+    }
+
+    /// `docker login`'s check: `GET /v2/` of `registry` (`host[:port]`, or `docker.io`)
+    /// with this client's credentials, answering a basic or bearer challenge. Refused
+    /// credentials give [`Error::Auth`] whose reason reads like Docker's
+    /// (`login attempt to URL failed with status: 401 Unauthorized`).
+    pub async fn login(&self, registry: &str) -> Result<()> {
+        let r = Reference::parse(&format!("{registry}/library/login"))?;
+        let url = format!("{}/v2/", self.base(&r));
+        let refused = |status: &str| Error::Auth {
+            registry: registry.to_string(),
+            reason: format!("login attempt to {url} failed with status: {status}"),
+        };
+        match self.send(&r, Method::GET, &url, &[], None, "").await {
+            Ok(resp) if resp.status().is_success() => Ok(()),
+            Ok(resp) => Err(refused(&resp.status().to_string())),
+            Err(Error::Auth { reason, .. }) if reason.contains("401") => {
+                Err(refused("401 Unauthorized"))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn get_manifest(&self, r: &Reference, what: &str) -> Result<(Bytes, Digest)> {

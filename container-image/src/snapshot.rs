@@ -7,8 +7,14 @@
 //! mounted as overlayfs with the committed layers as lowerdirs. Every user of a layer
 //! shares the one committed snapshot.
 //!
-//! Metadata is one JSON file (`snapshots/db.json`) rewritten atomically under the
-//! store's file lock. Snapshot ids are short numbers so that overlay option strings
+//! Metadata is one small JSON file per snapshot (`snapshots/meta/<key>.json`, the key
+//! percent-escaped), replaced atomically under the store's file lock, so preparing or
+//! removing a container's snapshot costs the same with 1 or 1000 other snapshots. Files
+//! of committed snapshots (image layers) are fsynced; those of active snapshots
+//! (container rootfs, whose upper dir is not synced either) are renamed into place
+//! without fsync, which keeps `run --rm` off the disk's flush path: after a crash such
+//! a snapshot is at worst forgotten and its directory pruned. A `db.json` of an older
+//! berth is converted on first use. Snapshot ids are short numbers so that overlay option strings
 //! stay short; when a deep image still exceeds the kernel's one-page limit for mount
 //! data, the lowerdirs are passed one by one with the new mount API (`lowerdir+`).
 
@@ -46,6 +52,7 @@ pub struct Info {
     pub created: String,
 }
 
+/// The single metadata file of older versions (`snapshots/db.json`), read once to convert.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Db {
     next_id: u64,
@@ -177,27 +184,148 @@ impl Snapshotter {
         Snapshotter { store, dir }
     }
 
-    fn db_path(&self) -> PathBuf {
-        self.dir.join("db.json")
+    fn meta_dir(&self) -> PathBuf {
+        self.dir.join("meta")
     }
 
-    fn load(&self) -> Result<Db> {
-        let p = self.db_path();
+    fn meta_path(&self, key: &str) -> Result<PathBuf> {
+        let name = escape_key(key);
+        if key.is_empty() || name.len() > 200 {
+            return Err(Error::Snapshot {
+                key: key.into(),
+                reason: "empty, or longer than 200 bytes once escaped for a file name".into(),
+            });
+        }
+        Ok(self.meta_dir().join(format!("{name}.json")))
+    }
+
+    /// Convert an older `db.json` into per-snapshot files (once; cheap stat otherwise).
+    fn migrate(&self) -> Result<()> {
+        let db_path = self.dir.join("db.json");
+        if !db_path.exists() {
+            return Ok(());
+        }
+        let _lock = self.store.lock()?;
+        let data = match fs::read(&db_path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io("read", db_path, e)),
+        };
+        let db: Db = serde_json::from_slice(&data)
+            .map_err(|e| Error::json(db_path.display().to_string(), e))?;
+        for (key, info) in &db.snapshots {
+            self.write_info(key, info, true)?;
+        }
+        self.write_next_id(db.next_id.max(1))?;
+        fs::remove_file(&db_path).ctx("remove converted snapshot db", &db_path)
+    }
+
+    fn read_info(&self, key: &str) -> Result<Option<Info>> {
+        let p = self.meta_path(key)?;
         match fs::read(&p) {
-            Ok(data) => {
-                serde_json::from_slice(&data).map_err(|e| Error::json(p.display().to_string(), e))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Db {
-                next_id: 1,
-                ..Db::default()
-            }),
+            Ok(data) => serde_json::from_slice(&data)
+                .map(Some)
+                .map_err(|e| Error::json(p.display().to_string(), e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io("read", p, e)),
         }
     }
 
-    fn save(&self, db: &Db) -> Result<()> {
-        let data = serde_json::to_vec_pretty(db).map_err(|e| Error::json("snapshot db", e))?;
-        crate::store::write_atomic(&self.db_path(), &data)
+    fn info(&self, key: &str) -> Result<Info> {
+        self.read_info(key)?.ok_or_else(|| not_found(key))
+    }
+
+    /// Write `key`'s metadata: fsynced when `durable`, else only renamed into place.
+    fn write_info(&self, key: &str, info: &Info, durable: bool) -> Result<()> {
+        let p = self.meta_path(key)?;
+        let dir = self.meta_dir();
+        fs::create_dir_all(&dir).ctx("create snapshot metadata dir", &dir)?;
+        let data = serde_json::to_vec(info).map_err(|e| Error::json("snapshot metadata", e))?;
+        if durable {
+            return crate::store::write_atomic(&p, &data);
+        }
+        let tmp = dir.join(format!(
+            ".{}.tmp-{}",
+            p.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default(),
+            std::process::id()
+        ));
+        fs::write(&tmp, &data).ctx("write", &tmp)?;
+        fs::rename(&tmp, &p).ctx("rename", &p)
+    }
+
+    fn delete_info(&self, key: &str) -> Result<()> {
+        let p = self.meta_path(key)?;
+        match fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io("remove", p, e)),
+        }
+    }
+
+    /// Every snapshot's metadata, by key.
+    fn load_all(&self) -> Result<BTreeMap<String, Info>> {
+        let dir = self.meta_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+            Err(e) => return Err(Error::io("read directory", dir, e)),
+        };
+        let mut out = BTreeMap::new();
+        for e in entries {
+            let e = e.ctx("read directory", &dir)?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(stem) = name.strip_suffix(".json") else {
+                continue;
+            };
+            if stem.starts_with('.') {
+                continue; // a temp file of an interrupted write
+            }
+            let Some(key) = unescape_key(stem) else {
+                continue;
+            };
+            if let Some(info) = self.read_info(&key)? {
+                out.insert(key, info);
+            }
+        }
+        Ok(out)
+    }
+
+    fn next_id_path(&self) -> PathBuf {
+        self.dir.join("next_id")
+    }
+
+    fn write_next_id(&self, id: u64) -> Result<()> {
+        let p = self.next_id_path();
+        fs::write(&p, id.to_string()).ctx("write", &p)
+    }
+
+    /// A fresh snapshot directory (with `fs` and `work`) and its id. Under the store lock;
+    /// the `mkdir` itself makes the id unique even if the counter was lost in a crash.
+    fn allocate(&self) -> Result<(u64, PathBuf)> {
+        let mut id = fs::read_to_string(self.next_id_path())
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok())
+            .unwrap_or(1)
+            .max(1);
+        for _ in 0..1_000_000 {
+            let dir = self.id_dir(id);
+            match fs::create_dir(&dir) {
+                Ok(()) => {
+                    self.write_next_id(id + 1)?;
+                    fs::create_dir(dir.join("fs")).ctx("create snapshot", &dir)?;
+                    fs::create_dir(dir.join("work")).ctx("create snapshot", &dir)?;
+                    return Ok((id, dir));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => id += 1,
+                Err(e) => return Err(Error::io("create snapshot", dir, e)),
+            }
+        }
+        Err(Error::Snapshot {
+            key: String::new(),
+            reason: "no free snapshot id".into(),
+        })
     }
 
     /// Directory of snapshot `id`.
@@ -207,21 +335,20 @@ impl Snapshotter {
 
     /// Info about `key`.
     pub fn stat(&self, key: &str) -> Result<Info> {
-        self.load()?
-            .snapshots
-            .get(key)
-            .cloned()
-            .ok_or_else(|| not_found(key))
+        self.migrate()?;
+        self.info(key)
     }
 
     /// True when a snapshot `key` exists.
     pub fn exists(&self, key: &str) -> Result<bool> {
-        Ok(self.load()?.snapshots.contains_key(key))
+        self.migrate()?;
+        Ok(self.read_info(key)?.is_some())
     }
 
     /// All snapshots by key.
     pub fn list(&self) -> Result<BTreeMap<String, Info>> {
-        Ok(self.load()?.snapshots)
+        self.migrate()?;
+        self.load_all()
     }
 
     /// Create a writable snapshot `key` on top of the committed `parent` (a chain id,
@@ -247,16 +374,16 @@ impl Snapshotter {
                 reason: "empty key".into(),
             });
         }
+        self.migrate()?;
         let _lock = self.store.lock()?;
-        let mut db = self.load()?;
-        if db.snapshots.contains_key(key) {
+        if self.read_info(key)?.is_some() {
             return Err(Error::AlreadyExists {
                 kind: "snapshot",
                 name: key.into(),
             });
         }
         if let Some(p) = &parent {
-            match db.snapshots.get(p) {
+            match self.read_info(p)? {
                 Some(i) if i.kind == Kind::Committed => {}
                 Some(_) => {
                     return Err(Error::Snapshot {
@@ -267,38 +394,32 @@ impl Snapshotter {
                 None => return Err(not_found(p)),
             }
         }
-        let id = db.next_id.max(1);
-        db.next_id = id + 1;
-        let dir = self.id_dir(id);
-        if dir.exists() {
-            fs::remove_dir_all(&dir).ctx("remove stale snapshot", &dir)?;
+        let (id, dir) = self.allocate()?;
+        let info = Info {
+            id,
+            kind,
+            parent,
+            created: chrono::Utc::now().to_rfc3339(),
+        };
+        if let Err(e) = self.write_info(key, &info, kind == Kind::Committed) {
+            let _ = remove_dir(&dir);
+            return Err(e);
         }
-        fs::create_dir_all(dir.join("fs")).ctx("create snapshot", &dir)?;
-        fs::create_dir_all(dir.join("work")).ctx("create snapshot", &dir)?;
-        db.snapshots.insert(
-            key.to_string(),
-            Info {
-                id,
-                kind,
-                parent,
-                created: chrono::Utc::now().to_rfc3339(),
-            },
-        );
-        self.save(&db)?;
-        self.mounts_in(&db, key)
+        self.mounts_of(key, &info)
     }
 
     /// The mounts of an active or view snapshot.
     pub fn mounts(&self, key: &str) -> Result<Vec<Mount>> {
-        let db = self.load()?;
-        self.mounts_in(&db, key)
+        self.migrate()?;
+        let info = self.info(key)?;
+        self.mounts_of(key, &info)
     }
 
     /// The fs directories of `key`'s ancestors, nearest first.
-    fn lowers(&self, db: &Db, mut parent: Option<String>) -> Result<Vec<PathBuf>> {
+    fn lowers(&self, mut parent: Option<String>) -> Result<Vec<PathBuf>> {
         let mut out = Vec::new();
         while let Some(p) = parent {
-            let info = db.snapshots.get(&p).ok_or_else(|| not_found(&p))?;
+            let info = self.info(&p)?;
             out.push(self.id_dir(info.id).join("fs"));
             parent = info.parent.clone();
             if out.len() > 10_000 {
@@ -314,15 +435,14 @@ impl Snapshotter {
     /// The lower directories (nearest first) of snapshot `key`, for applying a layer
     /// whose hardlinks point below it.
     pub fn lower_dirs(&self, key: &str) -> Result<Vec<PathBuf>> {
-        let db = self.load()?;
-        let info = db.snapshots.get(key).ok_or_else(|| not_found(key))?;
-        self.lowers(&db, info.parent.clone())
+        self.migrate()?;
+        let info = self.info(key)?;
+        self.lowers(info.parent.clone())
     }
 
-    fn mounts_in(&self, db: &Db, key: &str) -> Result<Vec<Mount>> {
-        let info = db.snapshots.get(key).ok_or_else(|| not_found(key))?;
+    fn mounts_of(&self, key: &str, info: &Info) -> Result<Vec<Mount>> {
         let dir = self.id_dir(info.id);
-        let lowers = self.lowers(db, info.parent.clone())?;
+        let lowers = self.lowers(info.parent.clone())?;
         let s = |p: &Path| p.display().to_string();
         let m = match (info.kind, lowers.len()) {
             (Kind::Committed, _) => {
@@ -378,15 +498,15 @@ impl Snapshotter {
 
     /// Freeze active snapshot `key` as committed snapshot `name`.
     pub fn commit(&self, key: &str, name: &str) -> Result<()> {
+        self.migrate()?;
         let _lock = self.store.lock()?;
-        let mut db = self.load()?;
-        if db.snapshots.contains_key(name) {
+        if self.read_info(name)?.is_some() {
             return Err(Error::AlreadyExists {
                 kind: "snapshot",
                 name: name.into(),
             });
         }
-        let mut info = db.snapshots.remove(key).ok_or_else(|| not_found(key))?;
+        let mut info = self.info(key)?;
         if info.kind != Kind::Active {
             return Err(Error::Snapshot {
                 key: key.into(),
@@ -396,19 +516,23 @@ impl Snapshotter {
         info.kind = Kind::Committed;
         let work = self.id_dir(info.id).join("work");
         let _ = fs::remove_dir_all(&work);
-        db.snapshots.insert(name.to_string(), info);
-        self.save(&db)
+        // The committed name first (durable), then the active key goes.
+        self.write_info(name, &info, true)?;
+        self.delete_info(key)
     }
 
     /// Remove snapshot `key` (not while it has children).
     pub fn remove(&self, key: &str) -> Result<()> {
+        self.migrate()?;
         let _lock = self.store.lock()?;
-        let mut db = self.load()?;
-        let info = db.snapshots.get(key).ok_or_else(|| not_found(key))?.clone();
-        if let Some((child, _)) = db
-            .snapshots
-            .iter()
-            .find(|(_, i)| i.parent.as_deref() == Some(key))
+        let info = self.info(key)?;
+        // Only committed snapshots can be parents: a container's active snapshot is
+        // removed without looking at any other.
+        if info.kind == Kind::Committed
+            && let Some((child, _)) = self
+                .load_all()?
+                .iter()
+                .find(|(_, i)| i.parent.as_deref() == Some(key))
         {
             return Err(Error::InUse {
                 kind: "snapshot",
@@ -416,25 +540,23 @@ impl Snapshotter {
                 reason: format!("parent of {child}"),
             });
         }
-        db.snapshots.remove(key);
-        self.save(&db)?;
+        self.delete_info(key)?;
         remove_dir(&self.id_dir(info.id))
     }
 
     /// Remove snapshots for which `keep` is false, children before parents, and
     /// directories without metadata. Returns how many were removed.
     pub(crate) fn prune(&self, keep: impl Fn(&str, &Info) -> bool) -> Result<usize> {
+        self.migrate()?;
         let _lock = self.store.lock()?;
-        let mut db = self.load()?;
+        let mut snapshots = self.load_all()?;
         let mut removed = 0;
         loop {
-            let parents: std::collections::HashSet<String> = db
-                .snapshots
+            let parents: std::collections::HashSet<String> = snapshots
                 .values()
                 .filter_map(|i| i.parent.clone())
                 .collect();
-            let victims: Vec<(String, u64)> = db
-                .snapshots
+            let victims: Vec<(String, u64)> = snapshots
                 .iter()
                 .filter(|(k, i)| !parents.contains(*k) && !keep(k, i))
                 .map(|(k, i)| (k.clone(), i.id))
@@ -443,14 +565,14 @@ impl Snapshotter {
                 break;
             }
             for (k, id) in victims {
-                db.snapshots.remove(&k);
+                snapshots.remove(&k);
+                self.delete_info(&k)?;
                 remove_dir(&self.id_dir(id))?;
                 removed += 1;
             }
         }
-        self.save(&db)?;
         let ids: std::collections::HashSet<String> =
-            db.snapshots.values().map(|i| i.id.to_string()).collect();
+            snapshots.values().map(|i| i.id.to_string()).collect();
         for e in fs::read_dir(&self.dir).ctx("read directory", &self.dir)? {
             let e = e.ctx("read directory", &self.dir)?;
             let n = e.file_name().to_string_lossy().into_owned();
@@ -481,6 +603,38 @@ fn join_lowers(lowers: &[PathBuf]) -> String {
         .join(":")
 }
 
+/// A snapshot key as a file name: `[A-Za-z0-9_-]` and inner dots kept, every other
+/// byte `%XX`.
+fn escape_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for (i, b) in key.bytes().enumerate() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && i > 0) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The key a file name stands for; `None` when it is not one [`escape_key`] makes.
+fn unescape_key(name: &str) -> Option<String> {
+    let b = name.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 fn not_found(key: &str) -> Error {
     Error::NotFound {
         kind: "snapshot",
@@ -493,5 +647,60 @@ fn remove_dir(dir: &Path) -> Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io("remove snapshot", dir, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{escape_key, unescape_key};
+    use proptest::prelude::*;
+
+    #[test]
+    fn keys_become_plain_file_names() {
+        assert_eq!(escape_key("sha256:ab.c"), "sha256%3Aab.c");
+        assert_eq!(escape_key(".hidden/x"), "%2Ehidden%2Fx");
+        assert_eq!(
+            unescape_key("sha256%3Aab.c").as_deref(),
+            Some("sha256:ab.c")
+        );
+        assert_eq!(unescape_key("bad%G1"), None);
+        assert_eq!(unescape_key("short%4"), None);
+    }
+
+    #[test]
+    fn an_older_db_json_is_converted_on_first_use() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = crate::Store::open(dir.path()).expect("store");
+        let snaps = store.snapshots();
+        std::fs::create_dir_all(snaps.dir().join("7/fs")).expect("mkdir");
+        std::fs::write(
+            snaps.dir().join("db.json"),
+            r#"{"next_id": 8, "snapshots": {"sha256:aa": {"id": 7, "kind": "Committed", "parent": null, "created": "2026-01-01T00:00:00Z"}}}"#,
+        )
+        .expect("write db.json");
+        let all = snaps.list().expect("list");
+        assert_eq!(all.len(), 1);
+        assert_eq!(all["sha256:aa"].id, 7);
+        assert!(!snaps.dir().join("db.json").exists());
+        let mounts = snaps
+            .prepare_on("container-1", Some("sha256:aa"))
+            .expect("prepare on the converted parent");
+        let lower = format!("lowerdir={}", snaps.dir().join("7/fs").display());
+        assert!(mounts[0].options.contains(&lower), "{mounts:?}");
+        assert_eq!(snaps.stat("container-1").expect("stat").id, 8);
+        // the parent is in use; the child goes first
+        assert!(snaps.remove("sha256:aa").is_err());
+        snaps.remove("container-1").expect("remove child");
+        snaps.remove("sha256:aa").expect("remove parent");
+        assert!(snaps.list().expect("list").is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn escaping_round_trips_and_stays_a_single_name(key in "\\PC{1,40}") {
+            let name = escape_key(&key);
+            prop_assert!(!name.contains('/') && !name.starts_with('.'));
+            prop_assert_eq!(unescape_key(&name), Some(key));
+        }
     }
 }

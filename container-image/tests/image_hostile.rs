@@ -349,9 +349,21 @@ fn image_kill9_during_unpack_then_gc() {
     assert!(store.snapshots().list().expect("list").is_empty());
     let snap_dirs = fs::read_dir(store.snapshots().dir())
         .expect("ls")
-        .filter(|e| e.as_ref().is_ok_and(|e| e.path().is_dir()))
+        .filter(|e| {
+            e.as_ref().is_ok_and(|e| {
+                // snapshot directories are numbered; `meta/` holds their metadata
+                e.path().is_dir()
+                    && e.file_name()
+                        .to_string_lossy()
+                        .bytes()
+                        .all(|b| b.is_ascii_digit())
+            })
+        })
         .count();
     assert_eq!(snap_dirs, 0, "snapshot directories left");
+    let meta = store.snapshots().dir().join("meta");
+    let metas = fs::read_dir(&meta).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(metas, 0, "snapshot metadata left in {}", meta.display());
     // The image is intact and unpacks now.
     let top = store.unpack(&img).expect("unpack").expect("top");
     assert!(store.snapshots().exists(&top.to_string()).expect("exists"));

@@ -2,94 +2,16 @@
 //! (`docker-registry` on 127.0.0.1), skopeo and podman.
 
 use std::fs;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use berth_tests::{Registry, run_ok as run};
 use container_image::diff::{DiffOptions, create_layer};
 use container_image::registry::{BlobStatus, Client, Progress, PushOptions, RegistryOptions};
 use container_image::{Error, ImageConfig, Store};
-
-struct Registry {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        // Our own child, by pid.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-fn start_registry(dir: &Path, htpasswd: Option<&Path>) -> Registry {
-    let auth = match htpasswd {
-        Some(p) => format!(
-            "auth:\n  htpasswd:\n    realm: berth\n    path: {}\n",
-            p.display()
-        ),
-        None => String::new(),
-    };
-    start_registry_with(dir, &auth, None)
-}
-
-/// Start docker-registry with `auth` (YAML, may be empty); its access log (one line per
-/// request) goes to `access_log` when given.
-fn start_registry_with(dir: &Path, auth: &str, access_log: Option<&Path>) -> Registry {
-    let port = free_port();
-    let config = dir.join("registry.yml");
-    let (level, accesslog) = match access_log {
-        Some(_) => ("info", ""),
-        None => ("error", "  accesslog:\n    disabled: true\n"),
-    };
-    fs::write(
-        &config,
-        format!(
-            "version: 0.1\nlog:\n  level: {level}\n{accesslog}http:\n  addr: 127.0.0.1:{port}\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n{auth}",
-            dir.join("data").display()
-        ),
-    )
-    .expect("config");
-    let out = match access_log {
-        Some(p) => Stdio::from(fs::File::create(p).expect("access log")),
-        None => Stdio::null(),
-    };
-    let child = Command::new("docker-registry")
-        .arg("serve")
-        .arg(&config)
-        .stdout(out)
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start docker-registry");
-    let reg = Registry { child, port };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "registry did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    reg
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// A two-layer busybox image in `store`, named `localhost/bb:1`.
 fn busybox_image(store: &Store, scratch: &Path) -> container_image::Image {
@@ -129,7 +51,7 @@ async fn image_registry_push_pull_vs_skopeo_podman() {
     };
     let tmp = tempfile::tempdir().expect("tempdir");
     let t = tmp.path();
-    let reg = start_registry(t, None);
+    let reg = Registry::start(None).expect("docker-registry");
     let host = format!("127.0.0.1:{}", reg.port);
     let store = Store::open(t.join("store")).expect("store");
     let img = busybox_image(&store, t);
@@ -302,10 +224,8 @@ async fn image_registry_basic_auth() {
     };
     let tmp = tempfile::tempdir().expect("tempdir");
     let t = tmp.path();
-    let out = run(Command::new("htpasswd").args(["-Bbn", "berth", "s3cret"]));
-    let htpasswd = t.join("htpasswd");
-    fs::write(&htpasswd, out).expect("htpasswd");
-    let reg = start_registry(t, Some(&htpasswd));
+    let out = berth_tests::htpasswd_line("berth", "s3cret").expect("htpasswd");
+    let reg = Registry::start(Some(&out)).expect("docker-registry");
     let host = format!("127.0.0.1:{}", reg.port);
     let store = Store::open(t.join("store")).expect("store");
     let layer_dir = t.join("l");
@@ -592,7 +512,7 @@ async fn image_registry_bearer_token_auth() {
         tokens.port,
         t.join("token-cert.pem").display()
     );
-    let reg = start_registry_with(t, &auth, None);
+    let reg = Registry::start_with(None, &auth, None).expect("docker-registry");
     let host = format!("127.0.0.1:{}", reg.port);
     let store = Store::open(t.join("store")).expect("store");
     let layer_dir = t.join("l");
@@ -679,6 +599,22 @@ async fn image_registry_bearer_token_auth() {
         .await
         .expect("pull again");
     assert_eq!(tokens.requests.load(std::sync::atomic::Ordering::SeqCst), n);
+    // `docker login`'s check: GET /v2/ through the token flow, with no scope
+    client
+        .login(&host)
+        .await
+        .expect("login with a bearer token");
+    let wrong = Client::new(RegistryOptions {
+        credentials: Some(("berth".into(), "not-the-pass".into())),
+        ..Default::default()
+    })
+    .expect("client");
+    let e = wrong.login(&host).await.expect_err("login, wrong password");
+    assert!(
+        matches!(&e, Error::Auth { reason, .. }
+            if reason == &format!("login attempt to http://{host}/v2/ failed with status: 401 Unauthorized")),
+        "{e}"
+    );
     drop(reg);
 }
 
@@ -703,7 +639,7 @@ async fn image_registry_interrupted_pull_resumes() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let t = tmp.path();
     let access = t.join("access.log");
-    let reg = start_registry_with(t, "", Some(&access));
+    let reg = Registry::start_with(None, "", Some(&access)).expect("docker-registry");
     let host = format!("127.0.0.1:{}", reg.port);
     let store = Store::open(t.join("store")).expect("store");
     // A small layer, then a 32 MiB one (plain tar of incompressible data).

@@ -14,17 +14,23 @@
 //!   and a bridge per network and host, remote peers added as static FDB and ARP entries
 //!   with [`Networks::add_overlay_peer`]: no key-value store, the caller moves peer lists);
 //! * modes `none` ([`setup_none`]), `host` and `container:` ([`NetworkMode`]);
-//! * published ports ([`PortMapping`]): nftables DNAT in a table of berth's own, rendered
-//!   whole and swapped atomically, deleted when nothing needs it ([`firewall`]); the
-//!   rules are fed to the `nft` binary (writing nf_tables netlink messages by hand was
-//!   not worth it yet), and when `nft` is missing (or [`PortBackend::Proxy`] is asked
-//!   for) ports go through the userland [`proxy`], which the caller runs; `nft` always
-//!   runs in the namespace given to [`Networks::open`], never the caller's own;
+//! * published ports ([`PortMapping`]): nftables DNAT in a table of berth's own. The
+//!   table (isolation, masquerade and two DNAT maps) is rendered whole and applied with
+//!   the `nft` binary only when networks are created or removed; a container's ports are
+//!   elements of the maps, added and deleted on connect/disconnect with one nf_tables
+//!   netlink batch ([`firewall::update_ports`]), so a connect spawns no process and does
+//!   not grow with the number of containers. When `nft` is missing (or
+//!   [`PortBackend::Proxy`] is asked for) ports go through the userland [`proxy`], which
+//!   the caller runs; nftables always acts in the namespace given to [`Networks::open`],
+//!   never the caller's own;
 //! * isolation between bridge networks and `internal` networks (nftables forward rules;
 //!   internal networks get no default route);
 //! * names: each container gets `hosts` and `resolv.conf` files under
-//!   `<dir>/containers/<id>/`, rewritten in place as peers join and leave, so a bind
-//!   mount of them stays current — no resolver process.
+//!   `<dir>/containers/<id>/`, kept current in place (same inode) as peers join and
+//!   leave, so a bind mount of them stays current — no resolver process. A join appends
+//!   one line to each peer's file; with [`Options::shared_hosts`] a container whose only
+//!   network is a user-defined one shares the network's file (a hard link, to be mounted
+//!   read-only), so a join or leave writes one file whatever the number of containers.
 //!
 //! * parsers for untrusted text that return a typed [`Error`] and never panic:
 //!   [`PortMapping::parse`], [`parse_subnet`], [`NetworkConfig::from_json`],

@@ -285,6 +285,10 @@ pub struct Endpoint {
     pub dns: Vec<IpAddr>,
     /// DNS search domains.
     pub dns_search: Vec<String>,
+    /// Whether the container's hosts file is this network's shared file (a hard link),
+    /// true when this was its only network at connect time.
+    #[serde(default)]
+    pub shared_hosts: bool,
 }
 
 /// A remote container on an overlay network, reached through the VTEP of its host.

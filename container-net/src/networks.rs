@@ -44,6 +44,14 @@ pub struct Options {
     pub ports: PortBackend,
     /// File to take DNS settings from (default `/etc/resolv.conf`).
     pub host_resolv_conf: Option<PathBuf>,
+    /// Share one hosts file per network: a container whose only network is a
+    /// user-defined one gets its [`hosts_path`](Networks::hosts_path) hard-linked to the
+    /// network's file ([`Networks::shared_hosts_path`]), so a peer joining or leaving
+    /// writes one file instead of one per container. The caller must then bind-mount
+    /// that file read-only, or a container could change the names its peers see.
+    /// Off by default: each container has its own file, which it may write to (as in
+    /// Docker), and which is rewritten as peers join and leave.
+    pub shared_hosts: bool,
 }
 
 /// What [`Networks::connect`] is asked to do.
@@ -105,6 +113,7 @@ pub struct Networks {
     /// Published ports go through the userland proxy instead of nftables DNAT.
     ports_by_proxy: bool,
     host_resolv: PathBuf,
+    shared_hosts: bool,
 }
 
 struct Lock(std::fs::File);
@@ -125,8 +134,10 @@ impl Networks {
 
     /// [`Networks::open`] with options.
     pub fn open_with(dir: &Path, host: Netns, options: Options) -> Result<Networks> {
-        std::fs::create_dir_all(dir.join("containers"))
-            .map_err(io(format!("create {}", dir.display())))?;
+        for sub in ["containers", "names"] {
+            std::fs::create_dir_all(dir.join(sub))
+                .map_err(io(format!("create {}", dir.display())))?;
+        }
         let nft = firewall::find_nft();
         let ports_by_proxy = nft.is_none() || options.ports == PortBackend::Proxy;
         Ok(Networks {
@@ -137,6 +148,7 @@ impl Networks {
             host_resolv: options
                 .host_resolv_conf
                 .unwrap_or_else(|| PathBuf::from("/etc/resolv.conf")),
+            shared_hosts: options.shared_hosts,
         })
     }
 
@@ -153,6 +165,14 @@ impl Networks {
     /// Path of the container's generated hosts file.
     pub fn hosts_path(&self, container_id: &str) -> PathBuf {
         self.dir.join("containers").join(container_id).join("hosts")
+    }
+
+    /// Path of a network's shared hosts file: every container on the network with a
+    /// name, one line each. A container whose only network is this one has its
+    /// [`hosts_path`](Networks::hosts_path) hard-linked to it, so a peer joining or
+    /// leaving changes one file, not one per container.
+    pub fn shared_hosts_path(&self, network_id: &str) -> PathBuf {
+        self.dir.join("names").join(format!("{network_id}.hosts"))
     }
 
     /// Path of the container's generated resolv.conf.
@@ -212,16 +232,31 @@ impl Networks {
         Ok(out)
     }
 
+    /// Write a network definition atomically and durably (temp file, fsync, rename).
     fn save(&self, net: &Network) -> Result<()> {
+        self.write_network(net, true)
+    }
+
+    /// Write a network whose change is only its attachments: atomic (temp file, rename)
+    /// but not fsync'd. Attachments describe links and rules that die with the kernel
+    /// anyway, and a rename over the old file never leaves a torn one; skipping the
+    /// flush keeps a connect from waiting on the disk.
+    fn save_volatile(&self, net: &Network) -> Result<()> {
+        self.write_network(net, false)
+    }
+
+    fn write_network(&self, net: &Network, durable: bool) -> Result<()> {
         let path = self.net_path(&net.id);
         let tmp = self.dir.join(format!(".{}.tmp", net.id));
-        let data = serde_json::to_vec_pretty(net)
-            .map_err(|e| io("encode network")(std::io::Error::other(e)))?;
+        let data =
+            serde_json::to_vec(net).map_err(|e| io("encode network")(std::io::Error::other(e)))?;
         let mut f = std::fs::File::create(&tmp).map_err(io(format!("create {}", tmp.display())))?;
         f.write_all(&data)
             .map_err(io(format!("write {}", tmp.display())))?;
-        f.sync_data()
-            .map_err(io(format!("sync {}", tmp.display())))?;
+        if durable {
+            f.sync_data()
+                .map_err(io(format!("sync {}", tmp.display())))?;
+        }
         std::fs::rename(&tmp, &path).map_err(io(format!("rename to {}", path.display())))
     }
 
@@ -591,6 +626,7 @@ impl Networks {
         self.delete_network_links(&net)?;
         let path = self.net_path(&net.id);
         std::fs::remove_file(&path).map_err(io(format!("remove {}", path.display())))?;
+        let _ = std::fs::remove_file(self.shared_hosts_path(&net.id));
         nets.retain(|n| n.id != net.id);
         self.apply_firewall(&nets)
     }
@@ -756,6 +792,16 @@ impl Networks {
             }
             Ok(())
         });
+        // The hosts file is the network's shared file (hard link) when this is the
+        // container's only network and it has no file of its own yet; see `update_names`.
+        let shared_hosts = self.shared_hosts
+            && net.resolves_names()
+            && !nets.iter().any(|n| n.endpoints.contains_key(container_id))
+            && match std::fs::symlink_metadata(self.hosts_path(container_id)) {
+                Err(_) => true,
+                Ok(m) => std::fs::metadata(self.shared_hosts_path(&net.id))
+                    .is_ok_and(|s| same_file(&s, &m)),
+            };
         let endpoint = Endpoint {
             container_id: container_id.to_string(),
             name: opts.name.clone(),
@@ -770,20 +816,26 @@ impl Networks {
             netns_inode,
             dns: opts.dns.clone(),
             dns_search: opts.dns_search.clone(),
+            shared_hosts,
         };
         let stored = configured.and_then(|()| {
             let mut updated = net.clone();
             updated
                 .endpoints
                 .insert(container_id.to_string(), endpoint.clone());
-            self.save(&updated)?;
+            self.save_volatile(&updated)?;
             if let Some(slot) = nets.iter_mut().find(|n| n.id == updated.id) {
                 *slot = updated;
             }
             if !ports.is_empty()
-                && let Err(e) = self.apply_firewall(&nets)
+                && !self.ports_by_proxy
+                && let Err(e) = if net.internal {
+                    self.apply_firewall(&nets)
+                } else {
+                    self.add_port_rules(&nets, &ports, ip)
+                }
             {
-                self.save(&net)?;
+                self.save_volatile(&net)?;
                 return Err(e);
             }
             Ok(())
@@ -792,7 +844,7 @@ impl Networks {
             let _ = self.remove_endpoint_link(&net, &endpoint, Some(netns));
             return Err(e);
         }
-        self.update_names(&nets, &net.id, container_id)?;
+        self.update_names(&mut nets, &net.id, container_id, true)?;
         let proxies = if self.ports_by_proxy {
             ports
                 .iter()
@@ -971,14 +1023,18 @@ impl Networks {
         self.remove_endpoint_link(&net, &ep, None)?;
         let mut updated = net.clone();
         updated.endpoints.remove(container_id);
-        self.save(&updated)?;
+        self.save_volatile(&updated)?;
         if let Some(slot) = nets.iter_mut().find(|n| n.id == updated.id) {
             *slot = updated;
         }
-        if !ep.ports.is_empty() {
-            self.apply_firewall(&nets)?;
+        if !ep.ports.is_empty() && !self.ports_by_proxy {
+            if net.internal {
+                self.apply_firewall(&nets)?;
+            } else {
+                self.del_port_rules(&nets, &ep.ports, ep.ip)?;
+            }
         }
-        self.update_names(&nets, &net.id, container_id)
+        self.update_names(&mut nets, &net.id, container_id, false)
     }
 
     /// Detach a container from every network and delete its hosts and resolv.conf files.
@@ -1064,57 +1120,237 @@ impl Networks {
         }
     }
 
-    /// Regenerate hosts files of everyone on `net_id`, and `container_id`'s files.
-    fn update_names(&self, nets: &[Network], net_id: &str, container_id: &str) -> Result<()> {
-        let mut targets: BTreeSet<String> = BTreeSet::from([container_id.to_string()]);
-        if let Some(n) = nets.iter().find(|n| n.id == net_id && n.resolves_names()) {
-            targets.extend(n.endpoints.keys().cloned());
-        }
-        let host_resolv = std::fs::read_to_string(&self.host_resolv).unwrap_or_default();
-        for cid in targets {
-            let mine: Vec<(&Network, &Endpoint)> = nets
-                .iter()
-                .filter_map(|n| n.endpoints.get(&cid).map(|e| (n, e)))
-                .collect();
-            let dir = self.dir.join("containers").join(&cid);
-            if mine.is_empty() {
-                // Not attached anywhere: keep the files (they may be bind-mounted) but drop peers.
-                if dir.exists() {
-                    names::write_in_place(&dir.join("hosts"), &names::render_hosts(&[], &[]))?;
-                }
-                continue;
+    /// Publish `ports` of the container at `ip`: add its DNAT map elements over
+    /// nf_tables netlink; when that fails (no table yet, or a table from an older
+    /// layout) render and apply the whole table with `nft`.
+    fn add_port_rules(
+        &self,
+        nets: &[Network],
+        ports: &[PublishedPort],
+        ip: Ipv4Addr,
+    ) -> Result<()> {
+        match firewall::update_ports(&self.host, ports, ip, true) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                tracing::debug!("nftables element add failed ({e}), rewriting the table");
+                self.apply_firewall(nets)
             }
-            std::fs::create_dir_all(&dir).map_err(io(format!("create {}", dir.display())))?;
-            let mut own = Vec::new();
-            let mut peers = Vec::new();
-            for (n, e) in &mine {
-                let mut names: Vec<String> = Vec::new();
-                names.extend(e.hostname.clone());
-                names.extend(e.name.clone().filter(|nm| Some(nm) != e.hostname.as_ref()));
-                own.push(HostEntry { ip: e.ip, names });
-                if n.resolves_names() {
-                    for p in n.endpoints.values().filter(|p| p.container_id != cid) {
-                        let mut names: Vec<String> = Vec::new();
-                        names.extend(p.name.clone());
-                        names.extend(p.aliases.iter().cloned());
-                        names.extend(p.hostname.clone().filter(|h| !names.contains(h)));
-                        peers.push(HostEntry { ip: p.ip, names });
-                    }
-                }
-            }
-            names::write_in_place(&dir.join("hosts"), &names::render_hosts(&own, &peers))?;
-            let (dns, search) = mine
-                .iter()
-                .find(|(_, e)| !e.dns.is_empty() || !e.dns_search.is_empty())
-                .map(|(_, e)| (e.dns.clone(), e.dns_search.clone()))
-                .unwrap_or_default();
-            names::write_in_place(
-                &dir.join("resolv.conf"),
-                &names::render_resolv_conf(&dns, &search, &host_resolv),
-            )?;
         }
-        Ok(())
     }
+
+    /// Withdraw `ports` of the container at `ip` (the reverse of `add_port_rules`).
+    fn del_port_rules(
+        &self,
+        nets: &[Network],
+        ports: &[PublishedPort],
+        ip: Ipv4Addr,
+    ) -> Result<()> {
+        match firewall::update_ports(&self.host, ports, ip, false) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                tracing::debug!("nftables element delete failed ({e}), rewriting the table");
+                self.apply_firewall(nets)
+            }
+        }
+    }
+
+    /// Keep names current after `container_id` joined (`joined`) or left `net_id`.
+    ///
+    /// Work per change does not grow with the number of containers on the network:
+    /// * the network's shared hosts file gets one line appended (join) or is rewritten
+    ///   in place (leave: one file of one line per container);
+    /// * containers whose only network this is see that file through a hard link
+    ///   (`Endpoint::shared_hosts`), so nothing else is written for them;
+    /// * containers on several networks have a private file, rewritten here (their
+    ///   number is what the work grows with);
+    /// * the container itself gets its own files (private hosts file or the hard link,
+    ///   and resolv.conf).
+    fn update_names(
+        &self,
+        nets: &mut [Network],
+        net_id: &str,
+        container_id: &str,
+        joined: bool,
+    ) -> Result<()> {
+        let host_resolv = std::fs::read_to_string(&self.host_resolv).unwrap_or_default();
+        let Some(ni) = nets.iter().position(|n| n.id == net_id) else {
+            return Ok(());
+        };
+        let resolves = nets[ni].resolves_names();
+        let shared = self.shared_hosts_path(net_id);
+        let use_shared =
+            resolves && (self.shared_hosts || nets[ni].endpoints.values().any(|e| e.shared_hosts));
+        if use_shared {
+            let appended = joined
+                && match nets[ni].endpoints.get(container_id) {
+                    Some(e) => append_line(&shared, &peer_entry(e))?,
+                    None => false,
+                };
+            if !appended {
+                let entries: Vec<HostEntry> = nets[ni].endpoints.values().map(peer_entry).collect();
+                names::write_in_place(&shared, &names::render_hosts(&[], &entries))?;
+            }
+        }
+        // The container joined a second network while its hosts file was the shared
+        // file of its first: give it a private file from now on (a running container
+        // keeps the file it has mounted until it restarts).
+        let mine: Vec<usize> = (0..nets.len())
+            .filter(|&i| nets[i].endpoints.contains_key(container_id))
+            .collect();
+        if joined && mine.len() > 1 {
+            for &i in &mine {
+                if i == ni {
+                    continue;
+                }
+                if let Some(e) = nets[i].endpoints.get_mut(container_id)
+                    && e.shared_hosts
+                {
+                    e.shared_hosts = false;
+                    let _ = std::fs::remove_file(self.hosts_path(container_id));
+                    self.save_volatile(&nets[i])?;
+                }
+            }
+        }
+        // Containers on this network with a private file (on several networks).
+        if resolves {
+            let private: Vec<String> = nets[ni]
+                .endpoints
+                .values()
+                .filter(|e| !e.shared_hosts && e.container_id != container_id)
+                .map(|e| e.container_id.clone())
+                .collect();
+            // A join adds one line to each (same inode, no re-render); a leave re-renders.
+            let entry = nets[ni].endpoints.get(container_id).map(peer_entry);
+            for cid in private {
+                let appended = match (&entry, joined) {
+                    (Some(e), true) => append_line(&self.hosts_path(&cid), e)?,
+                    _ => false,
+                };
+                if !appended {
+                    self.write_private_hosts(nets, &cid)?;
+                }
+            }
+        }
+        // The container itself.
+        let dir = self.dir.join("containers").join(container_id);
+        let hosts = self.hosts_path(container_id);
+        if mine.is_empty() {
+            // Not attached anywhere: keep a private file (it may be bind-mounted) but
+            // drop the peers; a link to a network's shared file is just removed.
+            let linked = std::fs::metadata(&shared)
+                .ok()
+                .zip(std::fs::metadata(&hosts).ok())
+                .is_some_and(|(a, b)| same_file(&a, &b));
+            if linked {
+                std::fs::remove_file(&hosts).map_err(io(format!("remove {}", hosts.display())))?;
+            } else if dir.exists() {
+                names::write_in_place(&hosts, &names::render_hosts(&[], &[]))?;
+            }
+            return Ok(());
+        }
+        if !joined {
+            // Still on other networks: its private file loses this network's names.
+            if !mine.iter().any(|&i| {
+                nets[i]
+                    .endpoints
+                    .get(container_id)
+                    .is_some_and(|e| e.shared_hosts)
+            }) {
+                self.write_private_hosts(nets, container_id)?;
+            }
+            return Ok(());
+        }
+        std::fs::create_dir_all(&dir).map_err(io(format!("create {}", dir.display())))?;
+        let is_shared = nets[ni]
+            .endpoints
+            .get(container_id)
+            .is_some_and(|e| e.shared_hosts);
+        if is_shared {
+            match std::fs::hard_link(&shared, &hosts) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => {
+                    return Err(io(format!(
+                        "link {} to {}",
+                        hosts.display(),
+                        shared.display()
+                    ))(e));
+                }
+            }
+        } else {
+            self.write_private_hosts(nets, container_id)?;
+        }
+        let (dns, search) = mine
+            .iter()
+            .filter_map(|&i| nets[i].endpoints.get(container_id))
+            .find(|e| !e.dns.is_empty() || !e.dns_search.is_empty())
+            .map(|e| (e.dns.clone(), e.dns_search.clone()))
+            .unwrap_or_default();
+        names::write_in_place(
+            &dir.join("resolv.conf"),
+            &names::render_resolv_conf(&dns, &search, &host_resolv),
+        )
+    }
+
+    /// Render the private hosts file of `cid`: its own entries, then its peers on every
+    /// network that resolves names.
+    fn write_private_hosts(&self, nets: &[Network], cid: &str) -> Result<()> {
+        let mut own = Vec::new();
+        let mut peers = Vec::new();
+        for n in nets {
+            let Some(e) = n.endpoints.get(cid) else {
+                continue;
+            };
+            let mut names: Vec<String> = Vec::new();
+            names.extend(e.hostname.clone());
+            names.extend(e.name.clone().filter(|nm| Some(nm) != e.hostname.as_ref()));
+            own.push(HostEntry { ip: e.ip, names });
+            if n.resolves_names() {
+                peers.extend(
+                    n.endpoints
+                        .values()
+                        .filter(|p| p.container_id != cid)
+                        .map(peer_entry),
+                );
+            }
+        }
+        let dir = self.dir.join("containers").join(cid);
+        std::fs::create_dir_all(&dir).map_err(io(format!("create {}", dir.display())))?;
+        names::write_in_place(&dir.join("hosts"), &names::render_hosts(&own, &peers))
+    }
+}
+
+/// The line peers see for an endpoint: name, aliases, host name.
+fn peer_entry(p: &Endpoint) -> HostEntry {
+    let mut names: Vec<String> = Vec::new();
+    names.extend(p.name.clone());
+    for a in p.aliases.iter().chain(&p.hostname) {
+        if !names.contains(a) {
+            names.push(a.clone());
+        }
+    }
+    HostEntry { ip: p.ip, names }
+}
+
+/// Append one entry to an existing hosts file (same inode, one write); `Ok(false)` when
+/// the file does not exist yet.
+fn append_line(path: &Path, entry: &HostEntry) -> Result<bool> {
+    let mut f = match std::fs::OpenOptions::new().append(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(io(format!("open {}", path.display()))(e)),
+    };
+    if entry.names.is_empty() {
+        return Ok(true);
+    }
+    f.write_all(format!("{}\t{}\n", entry.ip, entry.names.join(" ")).as_bytes())
+        .map_err(io(format!("write {}", path.display())))?;
+    Ok(true)
+}
+
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
 }
 
 /// Bring up loopback in `netns` and nothing else: Docker's `none` mode.

@@ -9,7 +9,8 @@
 //!   fails the test instead of skipping it;
 //! * where are the workspace's binaries? ([`bin`]);
 //! * a busybox root filesystem to run things in ([`busybox_rootfs`]);
-//! * a name no other test process uses ([`unique_name`]).
+//! * a name no other test process uses ([`unique_name`]);
+//! * a local `docker-registry`, with or without auth ([`Registry`], [`htpasswd_line`]).
 //!
 //! ```
 //! # fn main() {
@@ -21,6 +22,8 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+
+pub mod cli;
 
 /// Name of the environment variable that turns a skip into a failure.
 pub const REQUIRE_PRIVILEGED_ENV: &str = "BERTH_REQUIRE_PRIVILEGED";
@@ -169,6 +172,130 @@ pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
         .into_iter()
         .filter(|m| m.starts_with(dir))
         .collect()
+}
+
+/// Run `cmd`, assert it succeeded (its stdout and stderr in the message otherwise), and
+/// return its stdout.
+pub fn run_ok(cmd: &mut std::process::Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A `docker-registry` (distribution) on a free 127.0.0.1 port, its storage and config
+/// in a temp dir of its own; killed by PID when dropped.
+pub struct Registry {
+    child: std::process::Child,
+    /// The port it listens on.
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Start one asking nothing (`htpasswd` `None`) or HTTP basic auth against the
+    /// htpasswd file content `htpasswd` (see [`htpasswd_line`]). `None` when the test
+    /// must skip (no `docker-registry`); see [`require`].
+    pub fn start(htpasswd: Option<&str>) -> Option<Registry> {
+        Registry::start_with(htpasswd, "", None)
+    }
+
+    /// Start one with an `auth:` YAML section of its own (`auth_yaml`, may be empty;
+    /// `htpasswd` wins when given) and, with `access_log`, its request log (one line per
+    /// request) written to that file.
+    pub fn start_with(
+        htpasswd: Option<&str>,
+        auth_yaml: &str,
+        access_log: Option<&Path>,
+    ) -> Option<Registry> {
+        let bin = require_tool("docker-registry")?;
+        let dir = tempfile::tempdir().expect("registry tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let auth = match htpasswd {
+            Some(line) => {
+                let file = dir.path().join("htpasswd");
+                std::fs::write(&file, line).expect("write htpasswd");
+                format!(
+                    "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
+                    file.display()
+                )
+            }
+            None => auth_yaml.to_string(),
+        };
+        let (level, accesslog) = match access_log {
+            Some(_) => ("info", ""),
+            None => ("error", "  accesslog:\n    disabled: true\n"),
+        };
+        let cfg = dir.path().join("config.yml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "version: 0.1\nlog:\n  level: {level}\n{accesslog}http:\n  addr: 127.0.0.1:{port}\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n{auth}",
+                dir.path().join("data").display()
+            ),
+        )
+        .expect("write registry config");
+        let out = match access_log {
+            Some(p) => std::process::Stdio::from(std::fs::File::create(p).expect("access log")),
+            None => std::process::Stdio::null(),
+        };
+        let child = std::process::Command::new(bin)
+            .arg("serve")
+            .arg(&cfg)
+            .stdout(out)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start docker-registry");
+        let reg = Registry { child, port, dir };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "docker-registry did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Some(reg)
+    }
+
+    /// `127.0.0.1:<port>`, as image references and `auths` keys spell it.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The registry's own temp dir (config, htpasswd, storage under `data/`).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        // our own child, by pid
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An htpasswd line (bcrypt) for `user`/`password`, from `htpasswd -Bbn`; `None` when
+/// the test must skip (no `htpasswd`, from apache2-utils).
+pub fn htpasswd_line(user: &str, password: &str) -> Option<String> {
+    let bin = require_tool("htpasswd")?;
+    let out = std::process::Command::new(bin)
+        .args(["-Bbn", user, password])
+        .output()
+        .expect("run htpasswd");
+    assert!(out.status.success(), "htpasswd -Bbn failed");
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 #[cfg(test)]

@@ -288,4 +288,61 @@ fn from_pulls_an_image_the_store_lacks() {
     assert_eq!(run, "pulled\n");
     let images = env.ok(&["images"]);
     assert!(images.contains("127.0.0.1:5000/busybox"), "{images}");
+
+    // `COPY --from` an image only the registry has, and `FROM --platform=$BUILDPLATFORM`
+    // of another: both pulled (the host's manifest), neither in the store before.
+    for tag in ["copy", "plat"] {
+        let o = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns,
+                "skopeo",
+                "copy",
+                "--dest-tls-verify=false",
+            ])
+            .arg(format!("oci:{}:test", layout.display()))
+            .arg(format!("docker://127.0.0.1:5000/busybox:{tag}"))
+            .output()
+            .expect("skopeo");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let ctx = env.dir(
+        "copy-from-ctx",
+        &[(
+            "Dockerfile",
+            "FROM --platform=$BUILDPLATFORM 127.0.0.1:5000/busybox:plat AS p\n\
+             FROM scratch\n\
+             COPY --from=127.0.0.1:5000/busybox:copy /bin/busybox /busybox\n\
+             COPY --from=p /etc/passwd /passwd\n",
+        )],
+    );
+    let o = Command::new("ip")
+        .args(["netns", "exec", &ns])
+        .arg(berth_tests::bin("berth"))
+        .arg("--root")
+        .arg(env.root.path())
+        .args(["build", "-t", "localhost/copied:1"])
+        .arg(&ctx)
+        .output()
+        .expect("berth build");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let run = env.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "localhost/copied:1",
+        "/busybox",
+        "head",
+        "-c",
+        "5",
+        "/passwd",
+    ]);
+    assert_eq!(run, "root:");
+    let images = env.ok(&["images"]);
+    assert!(
+        images.contains("copy") && images.contains("plat"),
+        "both pulled into the store: {images}"
+    );
 }

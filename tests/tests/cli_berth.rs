@@ -4,142 +4,14 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// A throwaway engine root (and optional network namespace); removes its containers,
-/// networks and mounts when dropped.
-struct Env {
-    root: tempfile::TempDir,
-    rootfs: PathBuf,
-    netns: Option<String>,
-}
+use berth_tests::cli::{Env, feed};
 
-impl Env {
-    fn new(what: &str) -> Option<Env> {
-        if !berth_tests::require_root(what) {
-            return None;
-        }
-        let root = tempfile::tempdir().expect("tempdir");
-        let rootfs = root.path().join("rootfs");
-        if !berth_tests::busybox_rootfs(&rootfs) {
-            return None;
-        }
-        Some(Env {
-            root,
-            rootfs,
-            netns: None,
-        })
-    }
-
-    /// Run every later command inside a fresh network namespace.
-    fn with_netns(mut self) -> Option<Env> {
-        berth_tests::require_tool("ip")?;
-        berth_tests::require_tool("nsenter")?;
-        let name = berth_tests::unique_name("bt");
-        let ok = Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .expect("ip netns add")
-            .success();
-        assert!(ok, "ip netns add {name}");
-        let _ = Command::new("ip")
-            .args(["netns", "exec", &name, "ip", "link", "set", "lo", "up"])
-            .status();
-        self.netns = Some(name);
-        Some(self)
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let berth = berth_tests::bin("berth");
-        let mut c = match &self.netns {
-            Some(ns) => {
-                // only the network namespace: `ip netns exec` would also remount /sys,
-                // hiding the cgroup file systems the runtime needs
-                let mut c = Command::new("nsenter");
-                c.arg(format!("--net=/run/netns/{ns}")).arg(&berth);
-                c
-            }
-            None => Command::new(&berth),
-        };
-        c.arg("--root").arg(self.root.path()).args(args);
-        c.stdin(Stdio::null());
-        c
-    }
-
-    fn berth(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().expect("run berth")
-    }
-
-    /// Run and expect success; stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.berth(args);
-        assert!(
-            o.status.success(),
-            "berth {args:?} failed ({:?}): {}{}",
-            o.status.code(),
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    fn rootfs(&self) -> &str {
-        self.rootfs.to_str().expect("utf-8 path")
-    }
-
-    fn inspect(&self, name: &str, format: &str) -> String {
-        self.ok(&["inspect", "-f", format, name]).trim().to_string()
-    }
-
-    /// Poll `inspect -f format` until `pred` holds (bounded).
-    fn wait_for(&self, name: &str, format: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let v = self.inspect(name, format);
-            if pred(&v) {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting on {format}: last {v}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn record(&self, id: &str) -> serde_json::Value {
-        let p = self
-            .root
-            .path()
-            .join("containers")
-            .join(id)
-            .join("config.v2.json");
-        serde_json::from_slice(&std::fs::read(p).expect("record")).expect("json")
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let ids = self.berth(&["ps", "-a", "-q", "--no-trunc"]);
-        for id in String::from_utf8_lossy(&ids.stdout).lines() {
-            let _ = self.berth(&["rm", "-f", "-v", id]);
-        }
-        let nets = self.berth(&["network", "ls", "-q"]);
-        for n in String::from_utf8_lossy(&nets.stdout).lines() {
-            let _ = self.berth(&["network", "rm", n]);
-        }
-        if let Some(ns) = &self.netns {
-            let _ = Command::new("ip").args(["netns", "delete", ns]).status();
-        }
-        let left = berth_tests::mounts_under(self.root.path());
-        for m in left.iter().rev() {
-            let _ = Command::new("umount").arg("-l").arg(m).status();
-        }
-        if !std::thread::panicking() {
-            assert!(left.is_empty(), "mounts left behind: {left:?}");
-        }
-    }
+/// The on-disk record of container `id`.
+fn record(env: &Env, id: &str) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(env.record_path(id)).expect("record")).expect("json")
 }
 
 fn count_containers(env: &Env) -> usize {
@@ -167,8 +39,8 @@ fn cli_run_output_exit_code_stdin_rm_cidfile() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("err"));
     assert_eq!(count_containers(&env), 0, "--rm removed it");
 
-    let mut child = env
-        .cmd(&[
+    let o = feed(
+        env.cmd(&[
             "run",
             "-i",
             "--rm",
@@ -179,18 +51,9 @@ fn cli_run_output_exit_code_stdin_rm_cidfile() {
             "sh",
             "-c",
             "read x; echo got:$x",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"hello\n")
-        .expect("write");
-    let o = child.wait_with_output().expect("wait");
+        ]),
+        b"hello\n",
+    );
     assert!(o.status.success());
     assert_eq!(String::from_utf8_lossy(&o.stdout), "got:hello\n");
 
@@ -445,7 +308,7 @@ fn cli_restart_policies() {
 
     // kill every monitor (and the containers) as a reboot would; restore brings back `always`
     let id = env.inspect("always", "{{.Id}}");
-    let rec = env.record(&id);
+    let rec = record(&env, &id);
     let monitor = rec["Berth"]["MonitorPid"].as_i64().expect("monitor pid") as i32;
     let cpid = rec["State"]["Pid"].as_i64().expect("pid") as i32;
     // SAFETY: processes this test's containers run in.
@@ -787,17 +650,9 @@ fn cli_commit_and_history() {
         return;
     };
     // an image from the busybox rootfs (docker import)
-    let tar = env.root.path().join("rootfs.tar");
-    let ok = Command::new("tar")
-        .arg("-C")
-        .arg(&env.rootfs)
-        .arg("-cf")
-        .arg(&tar)
-        .arg(".")
-        .status()
-        .expect("tar")
-        .success();
-    assert!(ok);
+    let Some(tar) = env.rootfs_tar() else {
+        return;
+    };
     env.ok(&[
         "image",
         "import",
@@ -1331,4 +1186,122 @@ fn cli_healthcheck_states_in_inspect_and_ps() {
     // a stopped container keeps its last health; no probe process is left behind
     env.ok(&["rm", "-f", "hc", "slow"]);
     assert_eq!(count_containers(&env), 0);
+}
+
+#[test]
+fn cli_image_healthcheck_runs_and_run_flags_override_it() {
+    let Some(env) = Env::new("run containers").and_then(|e| e.with_image("localhost/bb:hc")) else {
+        return;
+    };
+    let ctx = env.path("hc-ctx");
+    std::fs::create_dir_all(&ctx).expect("mkdir");
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM localhost/bb:hc\n\
+         HEALTHCHECK --interval=200ms --timeout=5s --retries=2 CMD test -f /tmp/ok\n\
+         CMD [\"sleep\", \"60\"]\n",
+    )
+    .expect("Dockerfile");
+    env.ok(&[
+        "build",
+        "-q",
+        "-t",
+        "localhost/hc:1",
+        ctx.to_str().expect("utf-8"),
+    ]);
+    let hc = env.inspect("localhost/hc:1", "{{json .Config.Healthcheck}}");
+    let hc: serde_json::Value = serde_json::from_str(&hc).expect("json");
+    assert_eq!(
+        hc["Test"],
+        serde_json::json!(["CMD-SHELL", "test -f /tmp/ok"])
+    );
+    assert_eq!(hc["Interval"], 200_000_000);
+
+    let run = |name: &str, extra: &[&str]| {
+        let mut a = vec!["run", "-d", "--name", name, "--network", "none"];
+        a.extend_from_slice(extra);
+        a.push("localhost/hc:1");
+        env.ok(&a);
+    };
+    // the image's check: starting, then healthy once it passes ...
+    run("good", &[]);
+    let first = env.inspect("good", "{{.State.Health.Status}}");
+    assert!(
+        first == "starting" || first == "unhealthy",
+        "a new container's health: {first}"
+    );
+    env.ok(&["exec", "good", "touch", "/tmp/ok"]);
+    env.wait_for("good", "{{.State.Health.Status}}", |s| s == "healthy");
+    // ... and unhealthy when it keeps failing
+    run("bad", &[]);
+    env.wait_for("bad", "{{.State.Health.Status}}", |s| s == "unhealthy");
+    let streak: u32 = env
+        .inspect("bad", "{{.State.Health.FailingStreak}}")
+        .parse()
+        .expect("number");
+    assert!(streak >= 2, "{streak}");
+    // --health-cmd replaces the image's test
+    run(
+        "overridden",
+        &["--health-cmd", "true", "--health-interval", "200ms"],
+    );
+    assert_eq!(
+        env.inspect("overridden", "{{json .Config.Healthcheck.Test}}"),
+        r#"["CMD-SHELL","true"]"#
+    );
+    env.wait_for("overridden", "{{.State.Health.Status}}", |s| s == "healthy");
+    // --no-healthcheck disables it: no health state at all
+    run("unchecked", &["--no-healthcheck"]);
+    assert_eq!(
+        env.inspect("unchecked", "{{json .Config.Healthcheck.Test}}"),
+        r#"["NONE"]"#
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(env.inspect("unchecked", "{{json .State.Health}}"), "null");
+    assert!(
+        !env.ok(&["ps", "--filter", "name=unchecked"])
+            .contains("health"),
+        "no health in ps"
+    );
+    env.ok(&["rm", "-f", "good", "bad", "overridden", "unchecked"]);
+}
+
+#[test]
+fn cli_privileged_gives_host_devices_in_subdirectories_of_dev() {
+    let Some(env) = Env::new("run a privileged container") else {
+        return;
+    };
+    if !berth_tests::require(
+        Path::new("/dev/net/tun").exists(),
+        "needs the host's /dev/net/tun (tun module)",
+    ) {
+        return;
+    }
+    let rootfs = env.rootfs().to_string();
+    let run = |privileged: bool| {
+        let mut a = vec!["run", "--rm", "--network", "none"];
+        if privileged {
+            a.push("--privileged");
+        }
+        a.extend_from_slice(&[
+            "--rootfs",
+            &rootfs,
+            "sh",
+            "-c",
+            // a tun device that is allowed opens, then refuses a read with EBADFD
+            "if test -c /dev/net/tun; then echo present; else echo absent; fi; \
+             cat /dev/net/tun 2>&1; true",
+        ]);
+        let o = env.berth(&a);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let with = run(true);
+    assert!(with.starts_with("present\n"), "{with}");
+    assert!(
+        with.contains("File descriptor in bad state") && !with.contains("not permitted"),
+        "--privileged allows the device in the cgroup too: {with}"
+    );
+    let without = run(false);
+    assert!(without.starts_with("absent\n"), "{without}");
 }

@@ -4,199 +4,16 @@
 //! connect`/`disconnect`, `volume export`/`import`. Run as root against the real
 //! binary; each test has its own engine root.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// A throwaway engine root with a busybox image (and optional network namespace);
-/// removes its containers, networks and mounts when dropped.
-struct Env {
-    root: tempfile::TempDir,
-    rootfs: PathBuf,
-    netns: Option<String>,
-    image: String,
-}
+use berth_tests::Registry;
+use berth_tests::cli::{Env, feed, path_str};
 
-impl Env {
-    fn new(what: &str) -> Option<Env> {
-        if !berth_tests::require_root(what) {
-            return None;
-        }
-        berth_tests::require_tool("tar")?;
-        let root = tempfile::tempdir().expect("tempdir");
-        let rootfs = root.path().join("rootfs");
-        if !berth_tests::busybox_rootfs(&rootfs) {
-            return None;
-        }
-        let env = Env {
-            root,
-            rootfs,
-            netns: None,
-            image: "localhost/bb:ops".into(),
-        };
-        let tar = env.root.path().join("rootfs.tar");
-        let ok = Command::new("tar")
-            .arg("-C")
-            .arg(&env.rootfs)
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .expect("tar")
-            .success();
-        assert!(ok, "tar of the rootfs");
-        // `import -`: the rootfs tar on stdin
-        let mut child = env
-            .cmd(&["import", "-", &env.image])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(&std::fs::read(&tar).expect("read tar"))
-            .expect("write");
-        let o = child.wait_with_output().expect("wait");
-        assert!(o.status.success(), "berth import - {}", env.image);
-        assert!(String::from_utf8_lossy(&o.stdout).starts_with("sha256:"));
-        Some(env)
-    }
-
-    /// Run every later command inside a fresh network namespace.
-    fn with_netns(mut self) -> Option<Env> {
-        berth_tests::require_tool("ip")?;
-        berth_tests::require_tool("nsenter")?;
-        let name = berth_tests::unique_name("bo");
-        let ok = Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .expect("ip netns add")
-            .success();
-        assert!(ok, "ip netns add {name}");
-        let _ = Command::new("ip")
-            .args(["netns", "exec", &name, "ip", "link", "set", "lo", "up"])
-            .status();
-        self.netns = Some(name);
-        Some(self)
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let berth = berth_tests::bin("berth");
-        let mut c = match &self.netns {
-            // nsenter changes only the network namespace (`ip netns exec` would also
-            // remount /sys, hiding the cgroup filesystems)
-            Some(ns) => {
-                let mut c = Command::new("nsenter");
-                c.arg(format!("--net=/run/netns/{ns}")).arg(&berth);
-                c
-            }
-            None => Command::new(&berth),
-        };
-        c.arg("--root").arg(self.root.path()).args(args);
-        c.stdin(Stdio::null());
-        c
-    }
-
-    fn berth(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().expect("run berth")
-    }
-
-    /// Run and expect success; stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.berth(args);
-        assert!(
-            o.status.success(),
-            "berth {args:?} failed ({:?}): {}{}",
-            o.status.code(),
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    /// Run and expect Docker's "berth failed" exit code 125; stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let o = self.berth(args);
-        assert_eq!(
-            o.status.code(),
-            Some(125),
-            "berth {args:?}: {}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stderr).into_owned()
-    }
-
-    /// `run -d` of the test image; the container's name.
-    fn daemon(&self, name: &str, network: &str, cmd: &[&str]) -> String {
-        let mut a = vec![
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--network",
-            network,
-            &self.image,
-        ];
-        a.extend_from_slice(cmd);
-        self.ok(&a);
-        self.wait_for(name, "{{.State.Running}}", |s| s == "true");
-        name.to_string()
-    }
-
-    fn inspect(&self, name: &str, format: &str) -> String {
-        self.ok(&["inspect", "-f", format, name]).trim().to_string()
-    }
-
-    /// Poll `inspect -f format` until `pred` holds (bounded).
-    fn wait_for(&self, name: &str, format: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let v = self.inspect(name, format);
-            if pred(&v) {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting on {format}: last {v}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.root.path().join(name)
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let ids = self.berth(&["ps", "-a", "-q", "--no-trunc"]);
-        for id in String::from_utf8_lossy(&ids.stdout).lines() {
-            let _ = self.berth(&["rm", "-f", "-v", id]);
-        }
-        let nets = self.berth(&["network", "ls", "-q"]);
-        for n in String::from_utf8_lossy(&nets.stdout).lines() {
-            let _ = self.berth(&["network", "rm", n]);
-        }
-        if let Some(ns) = &self.netns {
-            let _ = Command::new("ip").args(["netns", "delete", ns]).status();
-        }
-        let left = berth_tests::mounts_under(self.root.path());
-        for m in left.iter().rev() {
-            let _ = Command::new("umount").arg("-l").arg(m).status();
-        }
-        if !std::thread::panicking() {
-            assert!(left.is_empty(), "mounts left behind: {left:?}");
-        }
-    }
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
+/// A root with the busybox image `localhost/bb:ops`.
+fn ops_env(what: &str) -> Option<Env> {
+    Env::new(what)?.with_image("localhost/bb:ops")
 }
 
 /// Names in a tar (via GNU tar).
@@ -215,7 +32,7 @@ fn tar_list(tar: &Path) -> Vec<String> {
 
 #[test]
 fn cp_in_and_out_of_running_and_stopped_containers() {
-    let Some(env) = Env::new("cp") else {
+    let Some(env) = ops_env("cp") else {
         return;
     };
     let c = env.daemon("box", "none", &["sleep", "600"]);
@@ -269,11 +86,6 @@ fn cp_in_and_out_of_running_and_stopped_containers() {
     std::fs::write(&t, &o.stdout).expect("write");
     let names = tar_list(&t);
     assert!(names.contains(&"copied/sub/leaf".to_string()), "{names:?}");
-    let mut child = env
-        .cmd(&["cp", "-", &format!("{c}:/tmp")])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("spawn");
     let tar_in = Command::new("tar")
         .arg("-C")
         .arg(&d)
@@ -282,13 +94,8 @@ fn cp_in_and_out_of_running_and_stopped_containers() {
         .arg("sub")
         .output()
         .expect("tar");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(&tar_in.stdout)
-        .expect("write");
-    assert!(child.wait().expect("wait").success());
+    let o = feed(env.cmd(&["cp", "-", &format!("{c}:/tmp")]), &tar_in.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(env.ok(&["exec", &c, "cat", "/tmp/sub/leaf"]), "leaf\n");
 
     // stopped: copy in, copy out, and the change is there at the next start
@@ -363,8 +170,154 @@ fn cp_in_and_out_of_running_and_stopped_containers() {
 }
 
 #[test]
+fn cp_follow_link_and_archive_mode() {
+    let Some(env) = ops_env("cp -L and -a") else {
+        return;
+    };
+    let c = env.daemon("lnk", "none", &["sleep", "600"]);
+    env.ok(&[
+        "exec",
+        &c,
+        "sh",
+        "-c",
+        "mkdir -p /data/dir && echo target > /data/dir/file && ln -s dir/file /data/flink \
+         && ln -s /data/dir /data/dlink && ln -s flink /data/chain \
+         && ln -s ../../../../../etc/passwd /data/escape",
+    ]);
+    // without -L a symlink is copied as a symlink
+    let plain = env.path("plain");
+    env.ok(&["cp", &format!("{c}:/data/flink"), path_str(&plain)]);
+    let m = std::fs::symlink_metadata(&plain).expect("copied link");
+    assert!(m.file_type().is_symlink());
+    assert_eq!(
+        std::fs::read_link(&plain).expect("readlink"),
+        Path::new("dir/file")
+    );
+    // -L: the target's content, under the given name ...
+    let followed = env.path("followed");
+    env.ok(&["cp", "-L", &format!("{c}:/data/flink"), path_str(&followed)]);
+    let m = std::fs::symlink_metadata(&followed).expect("followed");
+    assert!(m.is_file(), "{m:?}");
+    assert_eq!(
+        std::fs::read_to_string(&followed).expect("read"),
+        "target\n"
+    );
+    // ... or under the link's name in a directory, through a chain of links
+    let into = env.path("into");
+    std::fs::create_dir_all(&into).expect("mkdir");
+    env.ok(&["cp", "-L", &format!("{c}:/data/chain"), path_str(&into)]);
+    assert_eq!(
+        std::fs::read_to_string(into.join("chain")).expect("read chain"),
+        "target\n"
+    );
+    // a link to a directory copies the directory
+    env.ok(&[
+        "cp",
+        "--follow-link",
+        &format!("{c}:/data/dlink"),
+        path_str(&into),
+    ]);
+    assert!(
+        std::fs::symlink_metadata(into.join("dlink"))
+            .expect("dlink")
+            .is_dir()
+    );
+    assert_eq!(
+        std::fs::read_to_string(into.join("dlink/file")).expect("read"),
+        "target\n"
+    );
+    // an absolute or climbing link resolves inside the container, never on the host
+    let escaped = env.path("escaped");
+    env.ok(&["cp", "-L", &format!("{c}:/data/escape"), path_str(&escaped)]);
+    assert_eq!(
+        std::fs::read(&escaped).expect("read"),
+        std::fs::read(env.rootfs.join("etc/passwd")).expect("image passwd"),
+        "the container's /etc/passwd, not the host's"
+    );
+    // -L to a tar on stdout: a regular file named as the link
+    let o = env.berth(&["cp", "-L", &format!("{c}:/data/flink"), "-"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tar = env.path("flink.tar");
+    std::fs::write(&tar, &o.stdout).expect("write tar");
+    let listing = Command::new("tar")
+        .arg("-tvf")
+        .arg(&tar)
+        .output()
+        .expect("tar -tv");
+    let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+    assert!(
+        listing.starts_with('-') && listing.trim_end().ends_with("flink"),
+        "{listing}"
+    );
+    // a loop of links is an error, not a hang
+    env.ok(&[
+        "exec",
+        &c,
+        "sh",
+        "-c",
+        "ln -s loop2 /data/loop1 && ln -s loop1 /data/loop2",
+    ]);
+    let err = env.fails(&[
+        "cp",
+        "-L",
+        &format!("{c}:/data/loop1"),
+        path_str(&env.path("l")),
+    ]);
+    assert!(err.contains("too many levels of symbolic links"), "{err}");
+
+    // host side: -L follows a host symlink, the copy keeps the link's name
+    let host_file = env.path("host-file");
+    std::fs::write(&host_file, "from host\n").expect("write");
+    let host_link = env.path("host-link");
+    std::os::unix::fs::symlink(&host_file, &host_link).expect("symlink");
+    env.ok(&["cp", path_str(&host_link), &format!("{c}:/tmp/")]);
+    env.ok(&[
+        "cp",
+        "-L",
+        path_str(&host_link),
+        &format!("{c}:/tmp/followed-link"),
+    ]);
+    assert_eq!(
+        env.ok(&[
+            "exec",
+            &c,
+            "stat",
+            "-c",
+            "%F",
+            "/tmp/host-link",
+            "/tmp/followed-link"
+        ]),
+        "symbolic link\nregular file\n"
+    );
+    assert_eq!(
+        env.ok(&["exec", &c, "cat", "/tmp/followed-link"]),
+        "from host\n"
+    );
+
+    // -a keeps the host uid/gid; without it the copy belongs to root
+    let owned = env.path("owned");
+    std::fs::write(&owned, "mine\n").expect("write");
+    std::os::unix::fs::chown(&owned, Some(1234), Some(5678)).expect("chown");
+    env.ok(&["cp", "-a", path_str(&owned), &format!("{c}:/tmp/archived")]);
+    env.ok(&["cp", path_str(&owned), &format!("{c}:/tmp/rooted")]);
+    assert_eq!(
+        env.ok(&[
+            "exec",
+            &c,
+            "stat",
+            "-c",
+            "%u:%g",
+            "/tmp/archived",
+            "/tmp/rooted"
+        ]),
+        "1234:5678\n0:0\n"
+    );
+    env.ok(&["rm", "-f", &c]);
+}
+
+#[test]
 fn cp_cannot_escape_through_symlinks_in_the_container() {
-    let Some(env) = Env::new("cp") else {
+    let Some(env) = ops_env("cp") else {
         return;
     };
     let c = env.daemon("evil", "none", &["sleep", "600"]);
@@ -436,19 +389,10 @@ fn cp_cannot_escape_through_symlinks_in_the_container() {
         .status()
         .expect("tar");
     assert!(status.success());
-    let mut child = env
-        .cmd(&["cp", "-", &format!("{c}:/tmp/out")])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(&std::fs::read(&evil_tar).expect("read"))
-        .expect("write");
-    let o = child.wait_with_output().expect("wait");
+    let o = feed(
+        env.cmd(&["cp", "-", &format!("{c}:/tmp/out")]),
+        &std::fs::read(&evil_tar).expect("read"),
+    );
     assert_eq!(o.status.code(), Some(125), "absolute names are refused");
     assert_eq!(
         std::fs::read_dir(&host).expect("ls").count(),
@@ -463,7 +407,7 @@ fn cp_cannot_escape_through_symlinks_in_the_container() {
 
 #[test]
 fn diff_and_export_show_the_containers_changes() {
-    let Some(env) = Env::new("diff") else {
+    let Some(env) = ops_env("diff") else {
         return;
     };
     env.ok(&[
@@ -578,7 +522,7 @@ fn diff_and_export_show_the_containers_changes() {
 
 #[test]
 fn save_load_round_trip() {
-    let Some(env) = Env::new("save/load") else {
+    let Some(env) = ops_env("save/load") else {
         return;
     };
     let tar = env.path("saved.tar");
@@ -603,19 +547,7 @@ fn save_load_round_trip() {
     let o = env.berth(&["image", "save", &env.image]);
     assert!(o.status.success());
     env.ok(&["rmi", &env.image]);
-    let mut child = env
-        .cmd(&["load"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(&o.stdout)
-        .expect("write");
-    let o = child.wait_with_output().expect("wait");
+    let o = feed(env.cmd(&["load"]), &o.stdout);
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).contains("Loaded image: localhost/bb:ops"));
     let err = env.fails(&[
@@ -656,67 +588,9 @@ fn save_load_round_trip() {
     env.ok(&["rm", "user"]);
 }
 
-/// A docker-registry on a free loopback port, state in a temp dir; killed by PID.
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    /// Start one; with `htpasswd`, it asks for HTTP basic auth.
-    fn start(htpasswd: Option<&str>) -> Option<Registry> {
-        let bin = berth_tests::require_tool("docker-registry")?;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let cfg = dir.path().join("config.yml");
-        let mut text = format!(
-            "version: 0.1\nhttp:\n  addr: 127.0.0.1:{port}\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n",
-            dir.path().join("data").display()
-        );
-        if let Some(line) = htpasswd {
-            let file = dir.path().join("htpasswd");
-            std::fs::write(&file, line).expect("write htpasswd");
-            text.push_str(&format!(
-                "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
-                file.display()
-            ));
-        }
-        std::fs::write(&cfg, text).expect("write config");
-        let child = Command::new(bin)
-            .arg("serve")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start docker-registry");
-        let reg = Registry {
-            child,
-            port,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "registry did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(reg)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn push_rmi_pull_run_through_a_local_registry() {
-    let Some(env) = Env::new("push/pull") else {
+    let Some(env) = ops_env("push/pull") else {
         return;
     };
     let Some(reg) = Registry::start(None) else {
@@ -773,7 +647,7 @@ fn push_rmi_pull_run_through_a_local_registry() {
 
 #[test]
 fn network_connect_and_disconnect_a_running_container() {
-    let Some(env) = Env::new("network connect").and_then(Env::with_netns) else {
+    let Some(env) = ops_env("network connect").and_then(Env::with_netns) else {
         return;
     };
     env.ok(&["network", "create", "backend"]);
@@ -827,29 +701,7 @@ fn network_connect_and_disconnect_a_running_container() {
         env.inspect(&srv, "{{.NetworkSettings.Networks.fixed.IPAddress}}"),
         "10.231.7.42"
     );
-    // stop, let the old run's monitor finish releasing its network and rootfs (see
-    // requests-engine-rt.md: the monitor clears its pid before it releases), start
-    let id = env.inspect(&srv, "{{.Id}}");
-    let record = env
-        .root
-        .path()
-        .join("containers")
-        .join(&id)
-        .join("config.v2.json");
-    let rec: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&record).expect("record")).expect("json");
-    let monitor = rec["Berth"]["MonitorPid"].as_i64().unwrap_or(0);
-    env.ok(&["stop", "-t", "1", &srv]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while monitor > 0 && Path::new(&format!("/proc/{monitor}")).exists() {
-        assert!(
-            Instant::now() < deadline,
-            "the stopped container's monitor stays"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    env.ok(&["start", &srv]);
-    env.wait_for(&srv, "{{.State.Running}}", |s| s == "true");
+    stop_and_start(&env, &srv);
     assert_eq!(
         env.inspect(&srv, "{{.NetworkSettings.Networks.fixed.IPAddress}}"),
         "10.231.7.42"
@@ -861,9 +713,95 @@ fn network_connect_and_disconnect_a_running_container() {
     assert!(err.contains("private (none) mode"), "{err}");
 }
 
+/// Stop `name`, let the old run's monitor finish releasing its network and rootfs
+/// (the monitor clears its pid before it releases), start it again.
+fn stop_and_start(env: &Env, name: &str) {
+    let id = env.inspect(name, "{{.Id}}");
+    let rec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.record_path(&id)).expect("record"))
+            .expect("json");
+    let monitor = rec["Berth"]["MonitorPid"].as_i64().unwrap_or(0);
+    env.ok(&["stop", "-t", "1", name]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while monitor > 0 && Path::new(&format!("/proc/{monitor}")).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the stopped container's monitor stays"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    env.ok(&["start", name]);
+    env.wait_for(name, "{{.State.Running}}", |s| s == "true");
+}
+
+#[test]
+fn network_reconnect_after_leaving_the_first_network() {
+    let Some(env) = ops_env("network reconnect").and_then(Env::with_netns) else {
+        return;
+    };
+    env.ok(&["network", "create", "neta"]);
+    env.ok(&["network", "create", "netb"]);
+    let srv = env.daemon("srv", "neta", &["sleep", "600"]);
+    env.ok(&["network", "connect", "netb", &srv]);
+    let on_a = env.daemon("peera", "neta", &["sleep", "600"]);
+    let on_b = env.daemon("peerb", "netb", &["sleep", "600"]);
+    let ping = |from: &str, to: &str| {
+        env.berth(&["exec", from, "ping", "-c", "1", "-W", "2", to])
+            .status
+            .success()
+    };
+    let networks = |name: &str| env.inspect(name, "{{json .NetworkSettings.Networks}}");
+    assert!(ping(&on_a, "srv") && ping(&on_b, "srv"));
+
+    // leave the first network: still on the second
+    env.ok(&["network", "disconnect", "neta", &srv]);
+    assert!(!ping(&on_a, "srv"), "unreachable on the network it left");
+    assert!(ping(&on_b, "srv"), "still reachable on the other one");
+    let nets = networks(&srv);
+    assert!(
+        !nets.contains("\"neta\"") && nets.contains("\"netb\""),
+        "{nets}"
+    );
+    // and join it again: resolved by name both ways
+    env.ok(&["network", "connect", "neta", &srv]);
+    assert!(ping(&on_a, "srv"), "reachable again after reconnecting");
+    assert!(ping(&srv, &on_a), "and it resolves its peers");
+    assert!(ping(&on_b, "srv"));
+    let nets = networks(&srv);
+    assert!(
+        nets.contains("\"neta\"") && nets.contains("\"netb\""),
+        "{nets}"
+    );
+    // both networks are joined again at the next start
+    stop_and_start(&env, &srv);
+    assert!(ping(&on_a, "srv") && ping(&on_b, "srv"), "after a restart");
+
+    // a container that left every network has none, and may join one again
+    let solo = env.daemon("solo", "neta", &["sleep", "600"]);
+    env.ok(&["network", "disconnect", "neta", &solo]);
+    assert!(!ping(&on_a, "solo"));
+    let nets = networks(&solo);
+    assert!(!nets.contains("neta") && !nets.contains("netb"), "{nets}");
+    env.ok(&["network", "connect", "netb", &solo]);
+    assert!(ping(&on_b, "solo"), "reachable on the network it joined");
+    assert!(ping(&solo, &on_b));
+    assert!(!ping(&on_a, "solo"));
+    stop_and_start(&env, &solo);
+    assert!(
+        ping(&on_b, "solo"),
+        "the joined network is kept across a restart"
+    );
+    assert!(!ping(&on_a, "solo"), "the one it left is not joined again");
+
+    // a container made with --network none still cannot join one
+    let none = env.daemon("isolated", "none", &["sleep", "600"]);
+    let err = env.fails(&["network", "connect", "neta", &none]);
+    assert!(err.contains("private (none) mode"), "{err}");
+}
+
 #[test]
 fn volume_export_import_round_trip_through_stdout_and_stdin() {
-    let Some(env) = Env::new("volumes") else {
+    let Some(env) = ops_env("volumes") else {
         return;
     };
     env.ok(&[
@@ -880,18 +818,8 @@ fn volume_export_import_round_trip_through_stdout_and_stdin() {
     ]);
     let o = env.berth(&["volume", "export", "src"]);
     assert!(o.status.success());
-    let mut child = env
-        .cmd(&["volume", "import", "dst"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(&o.stdout)
-        .expect("write");
-    assert!(child.wait().expect("wait").success());
+    let o = feed(env.cmd(&["volume", "import", "dst"]), &o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = env.ok(&[
         "run",
         "--rm",
@@ -910,60 +838,149 @@ fn volume_export_import_round_trip_through_stdout_and_stdin() {
     assert!(String::from_utf8_lossy(&err.stderr).contains("no such volume"));
 }
 
+/// Run berth with `DOCKER_CONFIG` (and more environment) and `input` on stdin.
+fn berth_with(env: &Env, args: &[&str], vars: &[(&str, &Path)], input: &str) -> Output {
+    let mut c = env.cmd(args);
+    for (k, v) in vars {
+        c.env(k, v);
+    }
+    feed(c, input.as_bytes())
+}
+
 #[test]
-fn push_and_pull_with_credentials_from_the_docker_config() {
-    let Some(env) = Env::new("registry auth") else {
+fn login_push_pull_logout_against_a_registry_with_basic_auth() {
+    let Some(env) = ops_env("registry login") else {
         return;
     };
-    let Some(htpasswd) = berth_tests::require_tool("htpasswd") else {
+    let Some(line) = berth_tests::htpasswd_line("berth", "s3cret") else {
         return;
     };
-    let o = Command::new(htpasswd)
-        .args(["-Bbn", "berth", "s3cret"])
-        .output()
-        .expect("htpasswd");
-    assert!(o.status.success());
-    let Some(reg) = Registry::start(Some(&String::from_utf8_lossy(&o.stdout))) else {
+    let Some(reg) = Registry::start(Some(&line)) else {
         return;
     };
-    let remote = format!("127.0.0.1:{}/private/bb:1", reg.port);
+    let host = reg.host();
+    let remote = format!("{host}/private/bb:login");
     env.ok(&["tag", &env.image, &remote]);
-    // no credentials: refused, exit 125
-    let empty = env.path("no-config");
-    std::fs::create_dir_all(&empty).expect("mkdir");
-    let o = env
-        .cmd(&["push", &remote])
-        .env("DOCKER_CONFIG", &empty)
-        .output()
-        .expect("push");
-    assert_eq!(o.status.code(), Some(125));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("credentials") || err.contains("401"), "{err}");
-    // credentials in config.json `auths`, as `docker login` writes them
-    let cfg = env.path("docker-config");
-    std::fs::create_dir_all(&cfg).expect("mkdir");
-    std::fs::write(
-        cfg.join("config.json"),
+    let cfg_dir = env.path("docker-cfg");
+    let cfg = cfg_dir.join("config.json");
+    let dc: &[(&str, &Path)] = &[("DOCKER_CONFIG", &cfg_dir)];
+    let text = |o: &Output| {
         format!(
-            "{{\"auths\": {{\"127.0.0.1:{}\": {{\"auth\": \"YmVydGg6czNjcmV0\"}}}}}}",
-            reg.port
-        ),
-    )
-    .expect("write config.json");
-    let o = env
-        .cmd(&["push", &remote])
-        .env("DOCKER_CONFIG", &cfg)
-        .output()
-        .expect("push");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+
+    // a wrong password: docker's message, exit 1, nothing stored
+    let o = berth_with(
+        &env,
+        &["login", "-u", "berth", "--password-stdin", &host],
+        dc,
+        "wrong\n",
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&format!(
+            "login attempt to http://{host}/v2/ failed with status: 401 Unauthorized"
+        )),
+        "{}",
+        text(&o)
+    );
+    assert!(!cfg.exists(), "a refused login stores nothing");
+    // bad usage, as docker words it
+    let o = berth_with(&env, &["login", "--password-stdin", &host], dc, "x\n");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("Must provide --username with --password-stdin"));
+    let o = berth_with(&env, &["login", "-u", "berth", &host], dc, "");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("Cannot perform an interactive login from a non TTY device"));
+
+    // before login: the push is refused
+    let o = berth_with(&env, &["push", &remote], dc, "");
+    assert_eq!(o.status.code(), Some(125), "{}", text(&o));
+
+    // login: checked against the registry, stored like docker does, mode 0600
+    let o = berth_with(
+        &env,
+        &[
+            "login",
+            "-u",
+            "berth",
+            "--password-stdin",
+            &format!("http://{host}/"),
+        ],
+        dc,
+        "s3cret\n",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Login Succeeded"));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&cfg)
+        .expect("config.json")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "config.json holds a password");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cfg).expect("read config")).expect("json");
+    assert_eq!(v["auths"][&host]["auth"], "YmVydGg6czNjcmV0", "{v}");
+    // a second login reuses the stored credentials
+    let o = berth_with(&env, &["login", &host], dc, "");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("Authenticating with existing credentials"));
+
+    // push and pull with the stored credentials
+    let o = berth_with(&env, &["push", &remote], dc, "");
+    assert!(o.status.success(), "{}", text(&o));
     env.ok(&["rmi", &remote]);
-    let o = env
-        .cmd(&["pull", "-q", &remote])
-        .env("DOCKER_CONFIG", &cfg)
-        .output()
-        .expect("pull");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = berth_with(&env, &["pull", "-q", &remote], dc, "");
+    assert!(o.status.success(), "{}", text(&o));
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), remote);
+    env.ok(&["rmi", &remote]);
+
+    // logout: the entry is gone (other settings kept), pull and push are refused
+    let mut v = v;
+    v["detachKeys"] = serde_json::json!("ctrl-x");
+    std::fs::write(&cfg, serde_json::to_vec(&v).expect("json")).expect("write config");
+    let o = berth_with(&env, &["logout", &host], dc, "");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains(&format!("Removing login credentials for {host}")));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cfg).expect("read config")).expect("json");
+    assert!(v["auths"].get(&host).is_none(), "{v}");
+    assert_eq!(v["detachKeys"], "ctrl-x", "other settings are kept");
+    let o = berth_with(&env, &["pull", &remote], dc, "");
+    assert_eq!(o.status.code(), Some(125), "{}", text(&o));
+    assert!(
+        text(&o).contains("may require 'docker login'") && text(&o).contains("credentials"),
+        "{}",
+        text(&o)
+    );
+    env.ok(&["tag", &env.image, &remote]);
+    let o = berth_with(&env, &["push", &remote], dc, "");
+    assert_eq!(o.status.code(), Some(125), "{}", text(&o));
+    let o = berth_with(&env, &["logout", &host], dc, "");
+    assert!(o.status.success());
+    assert!(text(&o).contains(&format!("Not logged in to {host}")));
+
+    // podman's auth file (REGISTRY_AUTH_FILE) is read too
+    let auth_file = env.path("auth.json");
+    std::fs::write(
+        &auth_file,
+        format!(r#"{{"auths":{{"{host}":{{"auth":"YmVydGg6czNjcmV0"}}}}}}"#),
+    )
+    .expect("auth.json");
+    env.ok(&["rmi", &remote]);
+    let o = berth_with(
+        &env,
+        &["pull", "-q", &remote],
+        &[
+            ("DOCKER_CONFIG", &cfg_dir),
+            ("REGISTRY_AUTH_FILE", &auth_file),
+        ],
+        "",
+    );
+    assert!(o.status.success(), "{}", text(&o));
 }
 
 /// dockerd with its state in a temp dir, in a network namespace of its own, no
@@ -1042,7 +1059,7 @@ impl Drop for Dockerd {
 
 #[test]
 fn docker_loads_berths_save_and_berth_loads_dockers() {
-    let Some(env) = Env::new("docker-archive interop") else {
+    let Some(env) = ops_env("docker-archive interop") else {
         return;
     };
     let Some(d) = Dockerd::start() else {

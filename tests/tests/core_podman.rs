@@ -41,6 +41,9 @@ impl Podman {
             .arg("--runtime")
             .arg(&self.rt)
             .args(["--cgroup-manager", "cgroupfs", "--events-backend", "file"])
+            // conmon writes an `oom` file into its working directory when the
+            // container is OOM-killed: keep it in the temp dir, not the checkout
+            .current_dir(d)
             .stdin(Stdio::null());
         c
     }

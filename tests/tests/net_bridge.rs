@@ -292,3 +292,81 @@ fn default_bridge_none_and_container_modes() {
     nets2.remove("bridge").expect("remove default 2");
     assert_eq!(link_names(&host.ns), ["lo"]);
 }
+
+#[test]
+fn shared_hosts_files_follow_joins_and_leaves() {
+    if !ready(true) {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let ino = |p: &std::path::Path| std::fs::metadata(p).expect("stat").ino();
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).expect("read hosts");
+    let host = TestNs::new("sh");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nets = Networks::open_with(
+        &dir.path().join("networks"),
+        host.ns.clone(),
+        container_net::Options {
+            shared_hosts: true,
+            ..Default::default()
+        },
+    )
+    .expect("open");
+    let shr = nets
+        .create(NetworkConfig::bridge("shr").subnet("10.211.0.0/24".parse().expect("cidr")))
+        .expect("create shr");
+    nets.create(NetworkConfig::bridge("oth").subnet("10.212.0.0/24".parse().expect("cidr")))
+        .expect("create oth");
+    let (a, b, c) = (TestNs::new("sa"), TestNs::new("sb"), TestNs::new("sc"));
+    nets.connect("shr", "ctr-a", &a.ns, opts("alpha"))
+        .expect("connect a");
+    let att_b = nets
+        .connect("shr", "ctr-b", &b.ns, opts("beta"))
+        .expect("connect b");
+    // One file for both: the network's shared file, hard-linked.
+    let shared = nets.shared_hosts_path(&shr.id);
+    assert_eq!(ino(&nets.hosts_path("ctr-a")), ino(&shared));
+    assert_eq!(ino(&nets.hosts_path("ctr-b")), ino(&shared));
+    assert!(read(&shared).contains(&format!("{}\tbeta", att_b.ip)));
+    let _sb = httpd(&b.ns, &dir.path().join("www-b"), 80, "from-b");
+    assert_eq!(
+        wget_by_name(&a.ns, &nets.hosts_path("ctr-a"), "beta", 80).as_deref(),
+        Some("from-b")
+    );
+    // A container already on another network gets a private file listing its peers.
+    nets.connect("oth", "ctr-c", &c.ns, opts("gamma"))
+        .expect("connect c oth");
+    nets.connect("shr", "ctr-c", &c.ns, opts("gamma"))
+        .expect("connect c shr");
+    assert_ne!(ino(&nets.hosts_path("ctr-c")), ino(&shared));
+    assert!(read(&nets.hosts_path("ctr-c")).contains("alpha"));
+    assert!(read(&nets.hosts_path("ctr-a")).contains("gamma"));
+    // b leaves: the shared file (same inode) and c's private file drop it.
+    let before = ino(&nets.hosts_path("ctr-a"));
+    nets.disconnect("shr", "ctr-b").expect("disconnect b");
+    assert_eq!(ino(&nets.hosts_path("ctr-a")), before);
+    assert!(!read(&nets.hosts_path("ctr-a")).contains("beta"));
+    assert!(!read(&nets.hosts_path("ctr-c")).contains("beta"));
+    assert!(
+        !nets.hosts_path("ctr-b").exists(),
+        "link of a gone container"
+    );
+    // a joins a second network: from now on a private file with both networks' peers.
+    nets.connect("oth", "ctr-a", &a.ns, opts("alpha"))
+        .expect("connect a oth");
+    assert_ne!(ino(&nets.hosts_path("ctr-a")), ino(&shared));
+    assert!(read(&nets.hosts_path("ctr-a")).contains("gamma"));
+    assert!(!nets.inspect("shr").expect("inspect").endpoints["ctr-a"].shared_hosts);
+    for (n, cid) in [("shr", "ctr-a"), ("oth", "ctr-a"), ("shr", "ctr-c")] {
+        nets.disconnect(n, cid).expect("disconnect");
+    }
+    assert!(!read(&nets.hosts_path("ctr-c")).contains("alpha"));
+    for cid in ["ctr-a", "ctr-b", "ctr-c"] {
+        nets.forget_container(cid).expect("forget");
+    }
+    nets.remove("shr").expect("remove shr");
+    nets.remove("oth").expect("remove oth");
+    assert!(!shared.exists(), "shared hosts file left");
+    assert_eq!(link_names(&host.ns), ["lo"]);
+    assert_eq!(nets.firewall_rules().expect("rules"), "");
+}

@@ -229,7 +229,7 @@ fn macvlan_private_vepa_passthru_and_vlan_parent() {
         assert_eq!(link_names(&ns.ns), ["lo"]);
     }
     assert_eq!(nets.prune().expect("prune").len(), 3);
-    assert_eq!(store_files(&store), ["containers", "lock"]);
+    assert_eq!(store_files(&store), ["containers", "lock", "names"]);
 }
 
 /// Two "hosts" joined by a veth underlay (10.250.0.1 <-> 10.250.0.2).

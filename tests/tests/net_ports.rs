@@ -150,11 +150,12 @@ fn published_ports_through_nftables() {
 
     // The rules live in the throwaway host namespace, never in the real one.
     let rules = nets.firewall_rules().expect("rules");
+    // Ports are elements of the DNAT maps: `addr . proto . port : ip . port`.
     assert!(
-        rules.contains("dport 18080") && rules.contains("dnat"),
+        rules.contains("tcp . 18080 : 10.203.0.") && rules.contains("dnat"),
         "{rules}"
     );
-    assert!(rules.contains("udp dport 18053"), "{rules}");
+    assert!(rules.contains("udp . 18053 : 10.203.0."), "{rules}");
     assert!(
         !real_host_berth_table().contains("10.203.0."),
         "rules leaked into the real host namespace"
@@ -164,7 +165,7 @@ fn published_ports_through_nftables() {
     nets.disconnect("pub", "ctr-a").expect("disconnect a");
     let rules = nets.firewall_rules().expect("rules");
     assert!(
-        !rules.contains("dnat") && !rules.contains("dport"),
+        !rules.contains("18080") && !rules.contains("18053") && !rules.contains("elements"),
         "{rules}"
     );
     assert_eq!(http_get(&host.ns, lo(18080)), None);

@@ -1,9 +1,8 @@
 //! Device access rules.
 //!
 //! cgroup v1 takes them as text in `devices.allow` / `devices.deny` (see [`rule_text`]).
-//! cgroup v2 has no device files: rules need an eBPF `BPF_CGROUP_DEVICE` program, which
-//! berth does not implement. [`super::resources::validate`] therefore refuses restricting
-//! rules on a host without a v1 devices hierarchy (allow-only rules lose nothing and pass).
+//! cgroup v2 has no device files: the rules become an eBPF `BPF_CGROUP_DEVICE` program
+//! (see [`super::ebpf`]).
 
 use oci_spec::runtime::LinuxDeviceCgroup;
 

@@ -92,6 +92,18 @@ pub enum CgroupError {
         /// What is wrong.
         reason: String,
     },
+    /// A `bpf(2)` call of the cgroup v2 device filter failed (see the `ebpf` module).
+    #[error("{op}{}: {}{}", if path.as_os_str().is_empty() { String::new() } else { format!(" on {}", path.display()) }, crate::error::errno_text(*errno), if log.is_empty() { String::new() } else { format!(" (verifier: {log})") })]
+    Bpf {
+        /// The bpf command or step, e.g. `BPF_PROG_LOAD`, `BPF_PROG_ATTACH`.
+        op: &'static str,
+        /// The cgroup2 directory (empty when none is involved).
+        path: PathBuf,
+        /// errno.
+        errno: nix::errno::Errno,
+        /// The end of the verifier log, for a program the kernel refused to load.
+        log: String,
+    },
     /// Sending a signal to a process of the cgroup failed.
     #[error("kill {pid} with {signal}: {}", crate::error::errno_text(*errno))]
     Kill {

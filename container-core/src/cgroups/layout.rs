@@ -119,7 +119,7 @@ impl Layout {
             }
             seen_dev.push(dev.to_string());
             let mount_point = PathBuf::from(unescape(mount_point));
-            let controllers = match version {
+            let controllers: Vec<String> = match version {
                 CgroupVersion::V1 => superopts
                     .split(',')
                     .filter(|o| V1_CONTROLLERS.contains(o) || o.starts_with("name="))
@@ -127,6 +127,16 @@ impl Layout {
                     .collect(),
                 CgroupVersion::V2 => read_controllers(&mount_point),
             };
+            // Like runc: a v1 hierarchy counts if it carries a controller, or is systemd's
+            // named one; other named hierarchies (a tool's or a test's private
+            // `name=x` mount) are not the container's to join.
+            if version == CgroupVersion::V1
+                && !controllers
+                    .iter()
+                    .any(|c| !c.starts_with("name=") || c == "name=systemd")
+            {
+                continue;
+            }
             hierarchies.push(Hierarchy {
                 version,
                 controllers,
@@ -268,6 +278,7 @@ mod tests {
 40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
 41 31 0:38 / /nonexistent-berth/unified rw,relatime - cgroup2 cgroup2 rw
 99 31 0:32 / /mnt/again\\040here rw,relatime - cgroup cgroup rw,memory
+100 31 0:90 / /tmp/.tmpX/h rw,relatime - cgroup cgroup rw,name=berth-test
 ";
 
     #[test]

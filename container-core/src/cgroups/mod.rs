@@ -17,9 +17,10 @@
 //! * [`Cgroup::attach`] gives a forked child what it needs to join the cgroup itself,
 //!   without the kernel's global migration lock (see the `attach` module).
 //!
-//! Device rules: v1 `devices.allow`/`devices.deny`. On a host without a v1 devices
-//! hierarchy, restricting rules are refused with [`CgroupError::Unsupported`] (they would
-//! need an eBPF device program, which berth does not implement).
+//! Device rules: v1 `devices.allow`/`devices.deny` where a v1 devices hierarchy exists
+//! (legacy and hybrid hosts); otherwise an eBPF device program attached to the cgroup2
+//! directory ([`ebpf`]), which replaces the previous program on update. A non-empty rule
+//! list on v2 is an allowlist: what it does not allow is denied (as with runc and crun).
 //!
 //! ```no_run
 //! use container_core::cgroups::Cgroup;
@@ -33,6 +34,7 @@
 
 mod attach;
 pub mod devices;
+pub mod ebpf;
 mod error;
 mod layout;
 pub mod resources;
@@ -57,6 +59,15 @@ pub use stats::{
 use resources::{read, write};
 
 type Result<T, E = CgroupError> = std::result::Result<T, E>;
+
+/// The parent of the cgroups of containers without `linux.cgroupsPath` (`/berth/<id>`).
+/// [`Cgroup::delete`] removes it once its last container is gone; [`Cgroup::create`]
+/// recreates it, tolerating a concurrent removal.
+pub const DEFAULT_PARENT: &str = "berth";
+
+/// How many times [`Cgroup::create`] repeats `mkdir` when a concurrent delete removed the
+/// empty parent between its `mkdir` of the parent and of the leaf.
+const CREATE_RETRIES: u32 = 100;
 
 /// How long [`Cgroup::delete`] retries `rmdir` of a cgroup that still has processes.
 pub const DELETE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -104,7 +115,7 @@ pub struct Cgroup {
 pub fn path_for(p: Option<&Path>, id: &str) -> Result<String> {
     let field = "linux.cgroupsPath";
     let Some(p) = p.filter(|p| !p.as_os_str().is_empty()) else {
-        return Ok(format!("/berth/{id}"));
+        return Ok(format!("/{DEFAULT_PARENT}/{id}"));
     };
     let s = p.to_string_lossy();
     if !s.starts_with('/') && s.split(':').count() == 3 {
@@ -146,6 +157,14 @@ fn rel(path: &str) -> Result<&str> {
 fn version_in(layout: &Layout, controller: &str) -> Option<CgroupVersion> {
     if controller.is_empty() {
         return layout.unified().map(|_| CgroupVersion::V2);
+    }
+    if controller == "devices" {
+        // No cgroup2 "devices" controller file exists: any cgroup2 hierarchy takes
+        // device programs, unless a v1 devices hierarchy holds the controller.
+        return layout
+            .controller("devices")
+            .map(|h| h.version)
+            .or_else(|| layout.unified().map(|_| CgroupVersion::V2));
     }
     layout.controller(controller).map(|h| h.version)
 }
@@ -204,7 +223,7 @@ impl Cgroup {
         let v2_controllers = layout.v2_controllers();
         for h in layout.hierarchies() {
             let dir = h.mount_point.join(r);
-            if let Err(source) = std::fs::create_dir_all(&dir) {
+            if let Err(source) = create_dir_racing_delete(&dir) {
                 let _ = cg.delete();
                 return Err(CgroupError::Dir {
                     op: "create",
@@ -366,8 +385,15 @@ impl Cgroup {
             Some((V2, d)) => v2::hugetlb(d, r)?,
             None => {}
         }
-        if let Some((V1, d)) = self.controller_dir("devices") {
-            v1::devices(d, r)?;
+        match self.controller_dir("devices") {
+            Some((V1, d)) => v1::devices(d, r)?,
+            _ => {
+                if let Some(rules) = r.devices().as_ref().filter(|d| !d.is_empty())
+                    && let Some(d) = self.unified_dir()
+                {
+                    ebpf::apply(d, rules)?;
+                }
+            }
         }
         if let Some(n) = r.network() {
             let cls = self.controller_dir("net_cls").map(|(_, d)| d);
@@ -555,7 +581,9 @@ impl Cgroup {
 
     /// Remove the cgroup's directory (and any sub-cgroups the container made) in every
     /// hierarchy, retrying `rmdir` while the kernel reports it busy, for up to
-    /// [`DELETE_TIMEOUT`]. The processes must be gone (or going): kill them first.
+    /// [`DELETE_TIMEOUT`]. The processes must be gone (or going): kill them first. For a
+    /// cgroup under the default parent (`/berth/<id>`), the parent is removed too where
+    /// it is left empty.
     pub fn delete(&self) -> Result<()> {
         let deadline = Instant::now() + DELETE_TIMEOUT;
         let mut first_err = None;
@@ -566,7 +594,52 @@ impl Cgroup {
                 first_err = Some(e);
             }
         }
+        if first_err.is_none() {
+            self.remove_empty_default_parent();
+        }
         first_err.map_or(Ok(()), Err)
+    }
+
+    /// For `/berth/<id>`: remove `/berth` in every hierarchy where it is now empty. The
+    /// kernel refuses to remove a cgroup that has children or processes (`EBUSY`), so a
+    /// container created meanwhile keeps it; a create that loses the race against this
+    /// `rmdir` repeats its `mkdir` ([`create_dir_racing_delete`]).
+    fn remove_empty_default_parent(&self) {
+        let mut comps = self.path.trim_start_matches('/').split('/');
+        if comps.next() != Some(DEFAULT_PARENT) || comps.next().is_none() || comps.next().is_some()
+        {
+            return;
+        }
+        for h in self.layout.hierarchies() {
+            let parent = h.mount_point.join(DEFAULT_PARENT);
+            match std::fs::remove_dir(&parent) {
+                Ok(()) => {}
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EBUSY | libc::ENOTEMPTY | libc::ENOENT)
+                    ) => {}
+                Err(e) => tracing::debug!(
+                    dir = %parent.display(),
+                    error = %e,
+                    "cannot remove the empty default cgroup parent"
+                ),
+            }
+        }
+    }
+}
+
+/// `mkdir -p dir`, repeated when a concurrent [`Cgroup::delete`] removed an empty parent
+/// between the `mkdir` of the parent and of the child (`ENOENT`).
+fn create_dir_racing_delete(dir: &Path) -> std::io::Result<()> {
+    let mut tries = 0;
+    loop {
+        match std::fs::create_dir_all(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < CREATE_RETRIES => {
+                tries += 1;
+            }
+            other => return other,
+        }
     }
 }
 

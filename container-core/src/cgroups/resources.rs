@@ -1,7 +1,7 @@
 //! Checking `LinuxResources` before anything is written, the v1 → v2 value conversions
 //! runc uses, and the small file helpers every writer shares.
 //!
-//! [`validate`] runs before a cgroup directory is created, so a bad value never leaves a
+//! `validate` runs before a cgroup directory is created, so a bad value never leaves a
 //! half-configured cgroup behind.
 
 use std::io::Write;
@@ -170,26 +170,14 @@ pub(crate) fn validate(r: &LinuxResources, version_of: VersionOf) -> Result<()> 
             || m.swappiness().is_some()
             || m.disable_oom_killer() == Some(true);
         if any {
-            let v = need("memory", &f("limit"))?;
+            need("memory", &f("limit"))?;
             let (limit, swap) = (m.limit().unwrap_or(0), m.swap().unwrap_or(0));
             if swap > 0 {
                 // Same rule on v1 (memsw >= limit) and v2.
                 swap_to_v2(swap, limit)?;
             }
-            if v == CgroupVersion::V2 {
-                if m.swappiness().is_some() {
-                    return Err(CgroupError::unsupported(
-                        f("swappiness"),
-                        "cgroup v2 has no per-cgroup swappiness",
-                    ));
-                }
-                if m.disable_oom_killer() == Some(true) {
-                    return Err(CgroupError::unsupported(
-                        f("disableOOMKiller"),
-                        "cgroup v2 cannot disable the OOM killer",
-                    ));
-                }
-            }
+            // cgroup v2 has no swappiness and no OOM switch: v2::memory ignores them
+            // with a warning, as runc does.
         }
     }
     if let Some(c) = r.cpu() {
@@ -251,16 +239,9 @@ pub(crate) fn validate(r: &LinuxResources, version_of: VersionOf) -> Result<()> 
             || c.realtime_runtime().is_some_and(|v| v != 0)
             || c.realtime_period().is_some_and(|v| v != 0);
         if cpu_set {
-            let v = need("cpu", &f("shares"))?;
-            if v == CgroupVersion::V2
-                && (c.realtime_runtime().is_some_and(|v| v != 0)
-                    || c.realtime_period().is_some_and(|v| v != 0))
-            {
-                return Err(CgroupError::unsupported(
-                    f("realtimeRuntime"),
-                    "cgroup v2 has no real-time bandwidth control",
-                ));
-            }
+            // cgroup v2 has no real-time bandwidth files: v2::cpu ignores them with a
+            // warning, as runc does.
+            need("cpu", &f("shares"))?;
         }
         if c.cpus().as_deref().is_some_and(|s| !s.is_empty())
             || c.mems().as_deref().is_some_and(|s| !s.is_empty())
@@ -407,12 +388,17 @@ pub(crate) fn validate(r: &LinuxResources, version_of: VersionOf) -> Result<()> 
             }
         }
     }
-    if devices_restrict(r) && version_of("devices") != Some(CgroupVersion::V1) {
-        return Err(CgroupError::unsupported(
-            "linux.resources.devices",
-            "this host has no v1 devices controller; on cgroup v2 device rules need an eBPF \
-             device program, which berth does not implement, so the rules would not be enforced",
-        ));
+    if let Some(rules) = r.devices().as_ref().filter(|d| !d.is_empty()) {
+        // Numbers must fit the kernel's u32 (v1 would refuse them too, the v2 program
+        // cannot compare them); compiling checks that and every other field.
+        super::ebpf::DeviceFilter::compile(rules)?;
+        if devices_restrict(r) && version_of("devices").is_none() {
+            return Err(CgroupError::unsupported(
+                "linux.resources.devices",
+                "this host has neither a v1 devices controller nor a cgroup2 hierarchy for an \
+                 eBPF device program, so the rules would not be enforced",
+            ));
+        }
     }
     if let Some(n) = r.network() {
         if n.class_id().is_some() && version_of("net_cls") != Some(CgroupVersion::V1) {
@@ -595,21 +581,35 @@ mod tests {
             );
             assert!(e.to_string().contains(field), "{json}: {e}");
         }
-        let e = validate(&res(r#"{"memory": {"swappiness": 10}}"#), &v2).expect_err("v2");
-        assert!(matches!(e, CgroupError::Unsupported { .. }), "{e:?}");
-        let e = validate(
+        // What cgroup v2 lacks is ignored with a warning when written, as runc does.
+        validate(
+            &res(r#"{"memory": {"swappiness": 10, "disableOOMKiller": true},
+                    "cpu": {"realtimeRuntime": 1000, "realtimePeriod": 10000}}"#),
+            &v2,
+        )
+        .expect("v2 ignores swappiness, the OOM switch and real-time");
+        // Device rules on v2 become an eBPF program.
+        validate(
             &res(r#"{"devices": [{"allow": false, "access": "rwm"}]}"#),
             &v2,
         )
-        .expect_err("v2 devices");
-        assert!(e.to_string().contains("eBPF"), "{e}");
-        // Allow-only rules lose nothing on v2.
-        validate(
-            &res(r#"{"devices": [{"allow": true, "access": "rwm"}]}"#),
-            &v2,
-        )
-        .expect("allow-only");
+        .expect("v2 devices");
         let none = |_: &str| None;
+        let e = validate(
+            &res(r#"{"devices": [{"allow": false, "access": "rwm"}]}"#),
+            &none,
+        )
+        .expect_err("no devices controller at all");
+        assert!(
+            matches!(&e, CgroupError::Unsupported { field, .. } if field == "linux.resources.devices"),
+            "{e:?}"
+        );
+        let e = validate(
+            &res(r#"{"devices": [{"allow": true, "type": "c", "major": 4294967296}]}"#),
+            &v1,
+        )
+        .expect_err("major above u32");
+        assert!(e.to_string().contains("devices[0].major"), "{e}");
         let e = validate(&res(r#"{"pids": {"limit": 5}}"#), &none).expect_err("no pids");
         assert!(e.to_string().contains("pids"), "{e}");
         validate(

@@ -88,7 +88,24 @@ pub(crate) fn memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
         write(dir, "memory.low", v2_limit(r))?;
     }
     // Kernel memory has no separate limit on v2 (it is part of memory.max): ignored, as
-    // runc does. Swappiness and the OOM switch are refused by validation.
+    // runc does. So are swappiness (v2 has only the global vm.swappiness) and the OOM
+    // switch (v2 cannot disable the OOM killer): runc's fs2 skips them too (crun refuses
+    // them); say so.
+    if let Some(s) = m.swappiness() {
+        tracing::warn!(
+            field = "linux.resources.memory.swappiness",
+            value = s,
+            dir = %dir.display(),
+            "cgroup v2 has no per-cgroup swappiness; ignored"
+        );
+    }
+    if m.disable_oom_killer() == Some(true) {
+        tracing::warn!(
+            field = "linux.resources.memory.disableOOMKiller",
+            dir = %dir.display(),
+            "cgroup v2 cannot disable the OOM killer; ignored"
+        );
+    }
     Ok(())
 }
 
@@ -122,6 +139,21 @@ pub(crate) fn cpu(dir: &Path, c: &LinuxCpu) -> Result<()> {
     }
     if let Some(i) = c.idle() {
         write(dir, "cpu.idle", i)?;
+    }
+    // cgroup v2 has no real-time bandwidth control (cpu.rt_*): runc's fs2 skips the
+    // fields (crun refuses them); say so.
+    for (name, v) in [
+        ("realtimeRuntime", c.realtime_runtime()),
+        ("realtimePeriod", c.realtime_period().map(|p| p as i64)),
+    ] {
+        if let Some(v) = v.filter(|v| *v != 0) {
+            tracing::warn!(
+                field = format!("linux.resources.cpu.{name}"),
+                value = v,
+                dir = %dir.display(),
+                "cgroup v2 has no real-time CPU bandwidth control; ignored"
+            );
+        }
     }
     Ok(())
 }

@@ -855,13 +855,13 @@ fn the_cache_returns_the_same_program_and_never_another_profiles() {
     let opts = CompileOptions::runc_compatible();
     let profile = docker_default();
     let fresh = compile_with(&profile, &opts).expect("compiles");
-    let first = compile_cached(&profile, &opts, dir.path()).expect("miss");
+    let first = compile_cached_on_disk(&profile, &opts, dir.path()).expect("miss");
     let files: Vec<_> = std::fs::read_dir(dir.path())
         .expect("read cache")
         .map(|e| e.expect("entry").path())
         .collect();
     assert_eq!(files.len(), 1, "one entry written: {files:?}");
-    let hit = compile_cached(&profile, &opts, dir.path()).expect("hit");
+    let hit = compile_cached_on_disk(&profile, &opts, dir.path()).expect("hit");
     assert_eq!(program_of(&first), program_of(&fresh));
     assert_eq!(program_of(&hit), program_of(&fresh));
     assert_eq!(
@@ -876,22 +876,54 @@ fn the_cache_returns_the_same_program_and_never_another_profiles() {
     entry["key"] = serde_json::json!("something else");
     entry["program"] = serde_json::json!("0600000000000000"); // RET KILL
     std::fs::write(&files[0], entry.to_string()).expect("plant");
-    let again = compile_cached(&profile, &opts, dir.path()).expect("recompiles");
+    let again = compile_cached_on_disk(&profile, &opts, dir.path()).expect("recompiles");
     assert_eq!(program_of(&again), program_of(&fresh));
     // Garbage is ignored too, and the entry is rewritten.
     std::fs::write(&files[0], b"not json").expect("garbage");
-    let again = compile_cached(&profile, &opts, dir.path()).expect("recompiles");
+    let again = compile_cached_on_disk(&profile, &opts, dir.path()).expect("recompiles");
     assert_eq!(program_of(&again), program_of(&fresh));
     assert!(std::fs::read(&files[0]).expect("entry").starts_with(b"{"));
 
     // Another profile gets its own entry, and errors are not cached.
     let mut other = profile.clone();
     other.set_default_errno_ret(Some(38));
-    compile_cached(&other, &opts, dir.path()).expect("other profile");
+    compile_cached_on_disk(&other, &opts, dir.path()).expect("other profile");
     assert_eq!(std::fs::read_dir(dir.path()).expect("read").count(), 2);
     let bad = profile_with_unknown();
-    assert!(compile_cached(&bad, &opts, dir.path()).is_err());
-    assert!(compile_cached(&bad, &opts, dir.path()).is_err());
+    assert!(compile_cached_on_disk(&bad, &opts, dir.path()).is_err());
+    assert!(compile_cached_on_disk(&bad, &opts, dir.path()).is_err());
+}
+
+#[test]
+fn a_profile_compiled_once_is_served_from_memory() {
+    let dir = tempfile::tempdir().expect("cache dir");
+    let opts = CompileOptions::runc_compatible();
+    let mut profile = docker_default();
+    // A profile no other test uses, so the in-process memo starts without it.
+    profile.set_default_errno_ret(Some(71));
+    let fresh = compile_with(&profile, &opts).expect("compiles");
+    let first = compile_cached(&profile, &opts, dir.path()).expect("miss");
+    assert_eq!(program_of(&first), program_of(&fresh));
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("read cache")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(files.len(), 1, "one entry written: {files:?}");
+    // With the file gone, the same process still gets the program, without compiling
+    // (and so without writing the file again).
+    std::fs::remove_file(&files[0]).expect("remove entry");
+    let hit = compile_cached(&profile, &opts, dir.path()).expect("memo hit");
+    assert_eq!(program_of(&hit), program_of(&fresh));
+    assert_eq!(std::fs::read_dir(dir.path()).expect("read").count(), 0);
+    // Another profile is never answered with this one.
+    let mut other = profile.clone();
+    other.set_default_errno_ret(Some(72));
+    let other_c = compile_cached(&other, &opts, dir.path()).expect("other");
+    assert_eq!(
+        program_of(&other_c),
+        program_of(&compile_with(&other, &opts).expect("other compiles"))
+    );
+    assert_ne!(program_of(&other_c), program_of(&hit));
 }
 
 fn profile_with_unknown() -> LinuxSeccomp {

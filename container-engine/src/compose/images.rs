@@ -1,6 +1,7 @@
 //! The images of a project: pulled through [`Engine::pull`](crate::Engine::pull), built
-//! through the engine's builder (tagged `project-service` when the service names no
-//! image), and made present before `up` creates anything else.
+//! through [`Engine::build`](crate::Engine::build) with the service's `build:` context,
+//! dockerfile, args, target and labels (tagged `project-service` when the service names
+//! no image), and made present before `up` creates anything else.
 
 use super::{Action, ComposeRunner, Event, Object, service};
 use crate::error::{Error, Result};
@@ -44,25 +45,43 @@ impl ComposeRunner<'_> {
                 b.context
             )));
         }
-        if !b.args.is_empty() || b.target.is_some() {
-            return Err(Error::Invalid(format!(
-                "service {name}: build args and target are not supported by the engine's builder"
-            )));
-        }
         let context = PathBuf::from(&b.context);
         let dockerfile = b.dockerfile.as_ref().map(|d| context.join(d));
         let tag = service::image_name(self.project, name, s);
-        let mut progress = |line: &str| {
-            if let Some(f) = &self.on_event {
+        // Compose: an arg without a value takes the variable of the environment, and
+        // is left out when that is unset; a label without a value is empty.
+        let build_args = b
+            .args
+            .iter()
+            .filter_map(|(k, v)| {
+                v.clone()
+                    .or_else(|| std::env::var(k).ok())
+                    .map(|v| (k.clone(), v))
+            })
+            .collect();
+        let labels = b
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().unwrap_or_default()))
+            .collect();
+        let opts = container_build::BuildOptions {
+            context,
+            dockerfile,
+            build_args,
+            target: b.target.clone(),
+            labels,
+            tags: vec![tag.clone()],
+            ..Default::default()
+        };
+        let out = self.engine.build(&opts, &mut |e| {
+            if let (Some(f), Some(line)) = (&self.on_event, e.to_line()) {
                 f(&Event::BuildStep {
                     service: name.to_string(),
-                    line: line.to_string(),
+                    line,
                 });
             }
-        };
-        let id =
-            self.engine
-                .build_simple(&context, dockerfile.as_deref(), Some(&tag), &mut progress)?;
+        })?;
+        let id = out.image.id().to_string();
         self.emit(Object::Image, &tag, Action::Built);
         Ok(id)
     }

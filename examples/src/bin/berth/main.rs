@@ -127,34 +127,7 @@ enum Command {
         no_trunc: bool,
     },
     /// Build an image from a Dockerfile.
-    Build {
-        /// Name and tag (repeatable).
-        #[arg(short = 't', long = "tag")]
-        tag: Vec<String>,
-        /// Dockerfile (default CONTEXT/Dockerfile).
-        #[arg(short = 'f', long = "file")]
-        file: Option<PathBuf>,
-        /// Build-time variable NAME=value (NAME alone takes it from the environment).
-        #[arg(long = "build-arg")]
-        build_arg: Vec<String>,
-        /// Stage to build.
-        #[arg(long)]
-        target: Option<String>,
-        /// Image label KEY=value.
-        #[arg(long)]
-        label: Vec<String>,
-        /// Run every step, ignoring the layer cache.
-        #[arg(long = "no-cache")]
-        no_cache: bool,
-        /// Secret for RUN --mount=type=secret: id=NAME,src=FILE.
-        #[arg(long)]
-        secret: Vec<String>,
-        /// Only print the image id.
-        #[arg(short = 'q', long)]
-        quiet: bool,
-        /// Build context directory.
-        context: PathBuf,
-    },
+    Build(BuildCli),
     /// Create a new image from a container's changes.
     Commit {
         /// Dockerfile instructions to apply (CMD, ENV, …).
@@ -199,6 +172,13 @@ enum Command {
     Pull(ops::RegistryArgs),
     /// Upload an image to a registry.
     Push(ops::RegistryArgs),
+    /// Log in to a registry (credentials kept in the Docker config).
+    Login(ops::LoginArgs),
+    /// Log out from a registry.
+    Logout {
+        /// Registry (default: Docker Hub).
+        server: Option<String>,
+    },
     /// Save images to a tar archive (docker-archive; stdout by default).
     Save {
         /// Write to a file instead of stdout.
@@ -261,20 +241,9 @@ fn main() {
         Command::Tag { source, target } => objects::tag(&root, &source, &target),
         Command::Rmi { images, .. } => objects::rmi(&root, &images),
         Command::History { image, no_trunc } => objects::history(&root, &image, no_trunc),
-        Command::Build {
-            tag,
-            file,
-            build_arg,
-            target,
-            label,
-            no_cache,
-            secret,
-            quiet,
-            context,
-        } => containers::with_engine(&root, |e| {
-            let opts = build_options(
-                context, file, tag, &build_arg, target, &label, no_cache, &secret,
-            )?;
+        Command::Build(args) => containers::with_engine(&root, |e| {
+            let quiet = args.quiet;
+            let opts = build_options(args)?;
             let mut progress = |ev: &container_build::BuildEvent| {
                 if !quiet && let Some(l) = ev.to_line() {
                     println!("{l}");
@@ -313,6 +282,8 @@ fn main() {
         Command::Export { output, container } => ops::export(&root, &container, output.as_deref()),
         Command::Pull(a) => ops::pull(&root, a),
         Command::Push(a) => ops::push(&root, a),
+        Command::Login(a) => ops::login(a),
+        Command::Logout { server } => ops::logout(server.as_deref()),
         Command::Save { output, images } => ops::save(&root, output.as_deref(), &images),
         Command::Load { input, quiet } => ops::load(&root, input.as_deref(), quiet),
         Command::Import { file, reference } => {
@@ -322,40 +293,65 @@ fn main() {
     std::process::exit(code);
 }
 
-/// `berth build` flags to builder options.
-#[allow(clippy::too_many_arguments)]
-fn build_options(
-    context: PathBuf,
+/// `berth build`'s flags, with docker's names.
+#[derive(clap::Args)]
+struct BuildCli {
+    /// Name and tag (repeatable).
+    #[arg(short = 't', long = "tag")]
+    tag: Vec<String>,
+    /// Dockerfile (default CONTEXT/Dockerfile).
+    #[arg(short = 'f', long = "file")]
     file: Option<PathBuf>,
-    tags: Vec<String>,
-    build_args: &[String],
+    /// Build-time variable NAME=value (NAME alone takes it from the environment).
+    #[arg(long = "build-arg")]
+    build_arg: Vec<String>,
+    /// Stage to build.
+    #[arg(long)]
     target: Option<String>,
-    labels: &[String],
+    /// Image label KEY=value.
+    #[arg(long)]
+    label: Vec<String>,
+    /// Run every step, ignoring the layer cache.
+    #[arg(long = "no-cache")]
     no_cache: bool,
-    secrets: &[String],
-) -> container_engine::Result<container_build::BuildOptions> {
+    /// Secret for RUN --mount=type=secret: id=NAME,src=FILE.
+    #[arg(long)]
+    secret: Vec<String>,
+    /// SSH agent socket for RUN --mount=type=ssh: `ID=SOCKET`, or `ID` (e.g. `default`)
+    /// for `$SSH_AUTH_SOCK`.
+    #[arg(long)]
+    ssh: Vec<String>,
+    /// Only print the image id.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Build context directory.
+    context: PathBuf,
+}
+
+/// `berth build` flags to builder options.
+fn build_options(a: BuildCli) -> container_engine::Result<container_build::BuildOptions> {
     let mut opts = container_build::BuildOptions {
-        context,
-        dockerfile: file,
-        tags,
-        target,
-        no_cache,
+        context: a.context,
+        dockerfile: a.file,
+        tags: a.tag,
+        target: a.target,
+        no_cache: a.no_cache,
         ..Default::default()
     };
-    for a in build_args {
-        match a.split_once('=') {
+    for arg in &a.build_arg {
+        match arg.split_once('=') {
             Some((k, v)) => opts.build_args.insert(k.to_string(), v.to_string()),
-            None => match std::env::var(a) {
-                Ok(v) => opts.build_args.insert(a.clone(), v),
+            None => match std::env::var(arg) {
+                Ok(v) => opts.build_args.insert(arg.clone(), v),
                 Err(_) => continue,
             },
         };
     }
-    for l in labels {
+    for l in &a.label {
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
         opts.labels.insert(k.to_string(), v.to_string());
     }
-    for s in secrets {
+    for s in &a.secret {
         let mut id = None;
         let mut src = None;
         for kv in s.split(',') {
@@ -369,6 +365,27 @@ fn build_options(
             (Some(i), Some(p)) => opts.secrets.insert(i, p),
             _ => return Err(bad_secret(s)),
         };
+    }
+    for s in &a.ssh {
+        let (id, sock) = match s.split_once('=') {
+            Some((id, path)) if !id.is_empty() && !path.is_empty() => {
+                (id.to_string(), PathBuf::from(path))
+            }
+            None if !s.is_empty() => match std::env::var_os("SSH_AUTH_SOCK") {
+                Some(sock) => (s.clone(), PathBuf::from(sock)),
+                None => {
+                    return Err(container_engine::Error::Invalid(format!(
+                        "--ssh {s:?}: SSH_AUTH_SOCK is not set; give the agent socket as {s}=PATH"
+                    )));
+                }
+            },
+            _ => {
+                return Err(container_engine::Error::Invalid(format!(
+                    "--ssh {s:?}: expected ID=SOCKET or ID"
+                )));
+            }
+        };
+        opts.ssh.insert(id, sock);
     }
     Ok(opts)
 }

@@ -2,7 +2,9 @@
 
 use clap::Args;
 use container_engine::distribution::RegistryAuth;
-use container_engine::transfer::{CopyInOptions, split_container_path};
+use container_engine::transfer::{
+    CopyInOptions, CopyOutOptions, last_component, split_container_path,
+};
 use container_engine::{Engine, Error};
 use container_image::registry::{BlobStatus, Progress};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -28,6 +30,9 @@ pub struct CpArgs {
     /// Archive mode: keep uid/gid of the files copied in.
     #[arg(short = 'a', long)]
     pub archive: bool,
+    /// Always follow a symlink named as SRC_PATH.
+    #[arg(short = 'L', long = "follow-link")]
+    pub follow_link: bool,
     /// Suppress progress output (there is none).
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -49,14 +54,29 @@ pub fn cp(root: &Path, a: CpArgs) -> i32 {
             )),
             (Some((c, p)), None) => {
                 if a.dest == "-" {
+                    let followed = if a.follow_link && !p.ends_with('/') && !p.ends_with("/.") {
+                        Some(e.follow_symlinks(c, p)?)
+                    } else {
+                        None
+                    };
                     let mut out = std::io::stdout().lock();
-                    e.copy_from(c, p, None, &mut out)?;
+                    match &followed {
+                        Some(r) => e.copy_from(c, r, Some(last_component(p)), &mut out)?,
+                        None => e.copy_from(c, p, None, &mut out)?,
+                    }
                     out.flush().map_err(|er| Error::Sys {
                         what: "write",
                         source: er,
                     })?;
                 } else {
-                    e.copy_out(c, p, Path::new(&a.dest))?;
+                    e.copy_out(
+                        c,
+                        p,
+                        Path::new(&a.dest),
+                        CopyOutOptions {
+                            follow_link: a.follow_link,
+                        },
+                    )?;
                 }
                 Ok(0)
             }
@@ -74,7 +94,10 @@ pub fn cp(root: &Path, a: CpArgs) -> i32 {
                         c,
                         Path::new(&a.src),
                         p,
-                        CopyInOptions { archive: a.archive },
+                        CopyInOptions {
+                            archive: a.archive,
+                            follow_link: a.follow_link,
+                        },
                     )?;
                 }
                 Ok(0)
@@ -138,6 +161,10 @@ pub struct RegistryArgs {
     /// Plain HTTP to this registry (loopback registries always use it).
     #[arg(long = "insecure")]
     pub insecure: bool,
+    /// Trust the CA certificates (`*.crt`) in this directory (podman's flag; by default
+    /// `/etc/docker/certs.d/HOST[:PORT]/` and `/etc/containers/certs.d/HOST[:PORT]/`).
+    #[arg(long = "cert-dir")]
+    pub cert_dir: Option<PathBuf>,
     /// Suppress progress output.
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -239,6 +266,7 @@ pub fn pull(root: &Path, a: RegistryArgs) -> i32 {
     with_engine125(root, |e| {
         let auth = RegistryAuth {
             insecure: a.insecure,
+            cert_dir: a.cert_dir.clone(),
             ..Default::default()
         };
         let bars = Bars::new(a.quiet, "Downloading");
@@ -267,6 +295,7 @@ pub fn push(root: &Path, a: RegistryArgs) -> i32 {
     with_engine125(root, |e| {
         let auth = RegistryAuth {
             insecure: a.insecure,
+            cert_dir: a.cert_dir.clone(),
             ..Default::default()
         };
         let r = container_image::Reference::parse(&a.reference)
@@ -287,6 +316,181 @@ pub fn push(root: &Path, a: RegistryArgs) -> i32 {
         );
         Ok(0)
     })
+}
+
+/// `login` arguments.
+#[derive(Args)]
+pub struct LoginArgs {
+    /// Username.
+    #[arg(short = 'u', long)]
+    pub username: Option<String>,
+    /// Password (visible to other users of this machine: prefer --password-stdin).
+    #[arg(short = 'p', long)]
+    pub password: Option<String>,
+    /// Take the password from stdin.
+    #[arg(long = "password-stdin")]
+    pub password_stdin: bool,
+    /// Plain HTTP to this registry (loopback registries always use it).
+    #[arg(long = "insecure")]
+    pub insecure: bool,
+    /// Trust the CA certificates (`*.crt`) in this directory (as `pull --cert-dir`).
+    #[arg(long = "cert-dir")]
+    pub cert_dir: Option<PathBuf>,
+    /// Registry (default: Docker Hub).
+    pub server: Option<String>,
+}
+
+/// A usage error of `login`/`logout`: Docker prints `Error: ...` and exits 1.
+fn usage(msg: &str) -> i32 {
+    eprintln!("Error: {msg}");
+    1
+}
+
+/// Read a line from the terminal on stdin, without echo when `secret`.
+fn prompt(label: &str, secret: bool) -> std::io::Result<String> {
+    use std::io::BufRead;
+    eprint!("{label}");
+    std::io::stderr().flush()?;
+    let stdin = std::io::stdin();
+    let fd = libc::STDIN_FILENO;
+    // SAFETY: termios is plain data; tcgetattr fills it for a terminal fd.
+    let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: valid fd and pointer.
+    let echo_off = secret && unsafe { libc::tcgetattr(fd, &mut saved) } == 0;
+    if echo_off {
+        let mut quiet = saved;
+        quiet.c_lflag &= !libc::ECHO;
+        // SAFETY: valid fd and termios.
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) };
+    }
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    if echo_off {
+        // SAFETY: restores what tcgetattr returned.
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
+        eprintln!();
+    }
+    read?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+/// `berth login`: check the credentials against the registry (`GET /v2/`), then keep
+/// them in the Docker config like `docker login`. Exit 1 on failure, as Docker.
+pub fn login(a: LoginArgs) -> i32 {
+    if a.password.is_some() && a.password_stdin {
+        return usage("--password and --password-stdin are mutually exclusive");
+    }
+    if a.password_stdin && a.username.is_none() {
+        return usage("Must provide --username with --password-stdin");
+    }
+    let (registry, key) = match container_engine::distribution::registry_key(a.server.as_deref()) {
+        Ok(k) => k,
+        Err(e) => return crate::containers::fail(&e, 1),
+    };
+    let config = match container_engine::distribution::docker_config_path() {
+        Ok(p) => p,
+        Err(e) => return crate::containers::fail(&e, 1),
+    };
+    let tty = std::io::stdin().is_terminal();
+    let stored = container_engine::distribution::stored_credentials(&config, &registry);
+    let (user, password, reuse) = match (a.username, a.password, a.password_stdin) {
+        (Some(u), Some(p), _) => {
+            eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+            (u, p, false)
+        }
+        (Some(u), None, true) => {
+            let mut p = String::new();
+            if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut p) {
+                return usage(&format!("reading the password from stdin: {e}"));
+            }
+            (u, p.trim_end_matches(['\n', '\r']).to_string(), false)
+        }
+        (None, None, false) if stored.is_some() => {
+            let (u, p) = stored.unwrap_or_default();
+            println!("Authenticating with existing credentials...");
+            (u, p, true)
+        }
+        (u, p, _) => {
+            if !tty {
+                return usage("Cannot perform an interactive login from a non TTY device");
+            }
+            let u = match u {
+                Some(u) => u,
+                None => match prompt("Username: ", false) {
+                    Ok(u) => u,
+                    Err(e) => return usage(&format!("reading the username: {e}")),
+                },
+            };
+            let p = match p {
+                Some(p) => p,
+                None => match prompt("Password: ", true) {
+                    Ok(p) => p,
+                    Err(e) => return usage(&format!("reading the password: {e}")),
+                },
+            };
+            (u, p, false)
+        }
+    };
+    if user.is_empty() {
+        return usage("Username is required");
+    }
+    if password.is_empty() {
+        return usage("Password is required");
+    }
+    let checked = runtime().and_then(|rt| {
+        rt.block_on(container_engine::distribution::verify_login(
+            &registry,
+            &user,
+            &password,
+            &RegistryAuth {
+                insecure: a.insecure,
+                cert_dir: a.cert_dir.clone(),
+                ..Default::default()
+            },
+        ))
+    });
+    if let Err(e) = checked {
+        return crate::containers::fail(&e, 1);
+    }
+    if !reuse {
+        if let Err(e) =
+            container_engine::distribution::store_credentials(&config, &key, &user, &password)
+        {
+            return crate::containers::fail(&e, 1);
+        }
+        eprintln!(
+            "WARNING! Your password will be stored unencrypted in {}.",
+            config.display()
+        );
+    }
+    println!("Login Succeeded");
+    0
+}
+
+/// `berth logout`: forget the registry's credentials in the Docker config.
+pub fn logout(server: Option<&str>) -> i32 {
+    let (registry, key) = match container_engine::distribution::registry_key(server) {
+        Ok(k) => k,
+        Err(e) => return crate::containers::fail(&e, 1),
+    };
+    let shown = if registry == container_image::reference::DEFAULT_REGISTRY {
+        key.as_str()
+    } else {
+        registry.as_str()
+    };
+    let removed = container_engine::distribution::docker_config_path()
+        .and_then(|p| container_engine::distribution::remove_credentials(&p, &key));
+    match removed {
+        Ok(true) => {
+            println!("Removing login credentials for {shown}");
+            0
+        }
+        Ok(false) => {
+            println!("Not logged in to {shown}");
+            0
+        }
+        Err(e) => crate::containers::fail(&e, 1),
+    }
 }
 
 /// `berth save`: images to a docker-archive tar (a file, or stdout).

@@ -7,6 +7,9 @@ use std::path::PathBuf;
 /// Flags shared by `run` and `create`.
 #[derive(Args, Debug, Clone, Default)]
 pub struct RunArgs {
+    /// Print help (`-h` is the hostname, as in docker).
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
     /// Run in the background and print the container id.
     #[arg(short = 'd', long)]
     pub detach: bool,
