@@ -98,10 +98,18 @@ pub type ProgressFn<'a> = &'a (dyn Fn(&Progress) + Send + Sync);
 /// Accept header for manifests.
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
 
+/// The HTTP client of one registry host.
+#[derive(Clone)]
+struct HostClient {
+    http: reqwest::Client,
+    /// CA files from `cert_dir` or the `certs.d` directories are trusted.
+    has_ca: bool,
+}
+
 /// A registry client (cheap to share; caches tokens).
 pub struct Client {
     /// One HTTP client per registry host (each trusting that host's extra CAs).
-    http: Mutex<HashMap<String, reqwest::Client>>,
+    http: Mutex<HashMap<String, HostClient>>,
     opts: RegistryOptions,
     tokens: Mutex<HashMap<String, String>>,
 }
@@ -217,12 +225,20 @@ impl Client {
 
     /// The HTTP client for `host`, built on first use with that host's extra CAs.
     fn http_for(&self, host: &str) -> Result<reqwest::Client> {
+        Ok(self.host_client(host)?.http)
+    }
+
+    /// `host`'s client and whether it trusts extra CAs: the CA directories are read
+    /// once per host, not per request.
+    fn host_client(&self, host: &str) -> Result<HostClient> {
         let mut clients = self.http.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = clients.get(host) {
             return Ok(c.clone());
         }
         let mut builder = reqwest::Client::builder();
-        for file in self.ca_files_for(host)? {
+        let files = self.ca_files_for(host)?;
+        let has_ca = !files.is_empty();
+        for file in files {
             let pem =
                 std::fs::read(&file).map_err(|e| Error::io("read CA certificate", &file, e))?;
             let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| Error::Registry {
@@ -231,7 +247,10 @@ impl Client {
             })?;
             builder = builder.add_root_certificate(cert);
         }
-        let client = builder.build().map_err(|e| reg_err(host, e))?;
+        let client = HostClient {
+            http: builder.build().map_err(|e| reg_err(host, e))?,
+            has_ca,
+        };
         clients.insert(host.to_string(), client.clone());
         Ok(client)
     }
@@ -240,8 +259,8 @@ impl Client {
         let host = r.registry_host();
         let loopback =
             host.starts_with("localhost") || host.starts_with("127.") || host.starts_with("[::1]");
-        let plain = self.opts.insecure
-            || (loopback && self.ca_files_for(host).map_or(true, |f| f.is_empty()));
+        let plain =
+            self.opts.insecure || (loopback && self.host_client(host).map_or(true, |c| !c.has_ca));
         format!("{}://{host}", if plain { "http" } else { "https" })
     }
 

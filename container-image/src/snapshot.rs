@@ -241,18 +241,7 @@ impl Snapshotter {
         let dir = self.meta_dir();
         fs::create_dir_all(&dir).ctx("create snapshot metadata dir", &dir)?;
         let data = serde_json::to_vec(info).map_err(|e| Error::json("snapshot metadata", e))?;
-        if durable {
-            return crate::store::write_atomic(&p, &data);
-        }
-        let tmp = dir.join(format!(
-            ".{}.tmp-{}",
-            p.file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default(),
-            std::process::id()
-        ));
-        fs::write(&tmp, &data).ctx("write", &tmp)?;
-        fs::rename(&tmp, &p).ctx("rename", &p)
+        crate::store::replace_file(&p, &data, durable)
     }
 
     fn delete_info(&self, key: &str) -> Result<()> {

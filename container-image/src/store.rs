@@ -70,6 +70,12 @@ pub struct ImageSummary {
 
 /// Write `data` to `path` atomically (temp file, fsync, rename, fsync dir).
 pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    replace_file(path, data, true)
+}
+
+/// Replace `path` by `data` through a temp file and a rename (readers see the old or the
+/// new content, never a mix); with `durable`, the file and its directory are fsynced too.
+pub(crate) fn replace_file(path: &Path, data: &[u8], durable: bool) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
@@ -81,9 +87,14 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     {
         let mut f = File::create(&tmp).ctx("create", &tmp)?;
         f.write_all(data).ctx("write", &tmp)?;
-        f.sync_all().ctx("fsync", &tmp)?;
+        if durable {
+            f.sync_all().ctx("fsync", &tmp)?;
+        }
     }
     fs::rename(&tmp, path).ctx("rename", path)?;
+    if !durable {
+        return Ok(());
+    }
     File::open(dir)
         .and_then(|d| d.sync_all())
         .ctx("fsync", dir)?;

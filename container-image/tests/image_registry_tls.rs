@@ -4,8 +4,7 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use container_image::diff::{DiffOptions, create_layer};
 use container_image::registry::{Client, PushOptions, RegistryOptions};
@@ -35,67 +34,18 @@ fn self_signed(openssl: &Path, dir: &Path, name: &str) -> (std::path::PathBuf, s
     (cert, key)
 }
 
-/// `docker-registry` serving HTTPS with `cert`/`key` on a free loopback port.
-struct TlsRegistry {
-    child: Child,
-    port: u16,
-}
-
-impl TlsRegistry {
-    fn start(bin: &Path, dir: &Path, cert: &Path, key: &Path) -> TlsRegistry {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let cfg = dir.join("config.yml");
-        fs::write(
-            &cfg,
-            format!(
-                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {}\n    key: {}\nstorage:\n  filesystem:\n    rootdirectory: {}\n",
-                cert.display(),
-                key.display(),
-                dir.join("data").display()
-            ),
-        )
-        .expect("write registry config");
-        let child = Command::new(bin)
-            .arg("serve")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start docker-registry");
-        let reg = TlsRegistry { child, port };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "docker-registry did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        reg
-    }
-}
-
-impl Drop for TlsRegistry {
-    fn drop(&mut self) {
-        // our own child, by pid
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test]
 async fn push_and_pull_over_tls_with_a_trusted_ca_only() {
-    let (Some(registry), Some(openssl)) = (
-        berth_tests::require_tool("docker-registry"),
-        berth_tests::require_tool("openssl"),
-    ) else {
+    let Some(openssl) = berth_tests::require_tool("openssl") else {
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");
     let t = tmp.path();
     let (cert, key) = self_signed(&openssl, t, "registry");
-    let reg = TlsRegistry::start(&registry, t, &cert, &key);
-    let host = format!("127.0.0.1:{}", reg.port);
+    let Some(reg) = berth_tests::Registry::start_tls(&cert, &key) else {
+        return;
+    };
+    let host = reg.host();
 
     // A one-layer image to push.
     let store = Store::open(t.join("store")).expect("store");

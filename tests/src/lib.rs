@@ -214,6 +214,21 @@ impl Registry {
         auth_yaml: &str,
         access_log: Option<&Path>,
     ) -> Option<Registry> {
+        Registry::start_inner(htpasswd, auth_yaml, access_log, None)
+    }
+
+    /// Start one serving HTTPS with the PEM certificate `cert` and its key `key`, asking
+    /// nothing.
+    pub fn start_tls(cert: &Path, key: &Path) -> Option<Registry> {
+        Registry::start_inner(None, "", None, Some((cert, key)))
+    }
+
+    fn start_inner(
+        htpasswd: Option<&str>,
+        auth_yaml: &str,
+        access_log: Option<&Path>,
+        tls: Option<(&Path, &Path)>,
+    ) -> Option<Registry> {
         let bin = require_tool("docker-registry")?;
         let dir = tempfile::tempdir().expect("registry tempdir");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -235,11 +250,19 @@ impl Registry {
             Some(_) => ("info", ""),
             None => ("error", "  accesslog:\n    disabled: true\n"),
         };
+        let tls = match tls {
+            Some((cert, key)) => format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            ),
+            None => String::new(),
+        };
         let cfg = dir.path().join("config.yml");
         std::fs::write(
             &cfg,
             format!(
-                "version: 0.1\nlog:\n  level: {level}\n{accesslog}http:\n  addr: 127.0.0.1:{port}\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n{auth}",
+                "version: 0.1\nlog:\n  level: {level}\n{accesslog}http:\n  addr: 127.0.0.1:{port}\n{tls}storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n{auth}",
                 dir.path().join("data").display()
             ),
         )
